@@ -1,0 +1,1 @@
+"""Turning files (PDF, Markdown, text, HTML, DOCX) into passages the knowledge base stores."""

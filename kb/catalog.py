@@ -1,0 +1,83 @@
+"""The corpus catalog (`corpus/catalog.toml`): which documents make the default corpus."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from kb.errors import CatalogError
+from kb.models import DocumentMeta
+
+REQUIRED = ("id", "file", "title", "publisher", "year", "kind")
+KINDS = ("report", "guidance", "case-study", "article", "briefing", "document")
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    meta: DocumentMeta
+    path: Path
+
+
+def slugify(text: str) -> str:
+    """A document id from a name: lower case, words joined by hyphens, at most 80 characters."""
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:80].strip("-")
+    return slug or "document"
+
+
+def validate_meta(meta: DocumentMeta) -> None:
+    """Raise CatalogError when metadata is unusable (a person wrote it; tell them what to fix)."""
+    if not _SLUG.match(meta.id):
+        raise CatalogError(
+            f"The id {meta.id!r} must be lower-case letters, digits and hyphens (at most 80)."
+        )
+    if not meta.title.strip():
+        raise CatalogError(f"Document {meta.id!r} needs a title.")
+    if meta.kind not in KINDS:
+        raise CatalogError(
+            f"Document {meta.id!r} has kind {meta.kind!r}; use one of {', '.join(KINDS)}."
+        )
+    if meta.year is not None and not 1800 <= meta.year <= 2100:
+        raise CatalogError(f"Document {meta.id!r} has year {meta.year}, which is not a year.")
+
+
+def load_catalog(path: Path) -> list[CatalogEntry]:
+    """Read and check the catalog; file paths are resolved against the catalog's folder.
+
+    Raises:
+        CatalogError: the file is missing or malformed, an entry lacks a field, or two
+            entries share an id.
+    """
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise CatalogError(f"The catalog {path} does not exist.") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogError(f"The catalog {path} is not valid TOML: {exc}.") from exc
+    entries: list[CatalogEntry] = []
+    seen: set[str] = set()
+    for number, raw in enumerate(data.get("document", []), start=1):
+        missing = [name for name in REQUIRED if name not in raw]
+        if missing:
+            raise CatalogError(
+                f"Catalog entry {number} ({raw.get('id', 'no id')}) lacks {', '.join(missing)}."
+            )
+        if not isinstance(raw["year"], int):
+            raise CatalogError(f"Catalog entry {raw['id']!r} has a year that is not a number.")
+        meta = DocumentMeta(
+            id=raw["id"],
+            title=raw["title"],
+            publisher=raw["publisher"],
+            year=raw["year"],
+            kind=raw["kind"],
+            url=raw.get("url", ""),
+            tags=tuple(raw.get("tags", ())),
+        )
+        validate_meta(meta)
+        if meta.id in seen:
+            raise CatalogError(f"The catalog lists the id {meta.id!r} twice.")
+        seen.add(meta.id)
+        entries.append(CatalogEntry(meta, Path(path).parent / raw["file"]))
+    return entries

@@ -1,0 +1,140 @@
+"""The vector index: FAISS over the passages' embeddings, a cache derived from the store.
+
+Inner product on unit vectors (= cosine). Exact (IndexFlatIP) while the corpus is small; HNSW
+above `hnsw_threshold` passages, where exact search gets slow (see docs/performance.md for the
+measurement behind the default). FAISS ids are passage ids, so no mapping table is needed.
+The saved file records the store generation it was built from; a stale or unreadable file is
+rebuilt from SQLite, so losing or corrupting it loses nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from kb.store import Store
+
+DEFAULT_HNSW_THRESHOLD = 200_000
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 128
+
+
+def new_index(dimension: int, count: int, hnsw_threshold: int) -> faiss.Index:
+    """An empty index of the right kind for `count` vectors."""
+    if count >= hnsw_threshold:
+        inner = faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        inner.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        inner.hnsw.efSearch = HNSW_EF_SEARCH
+    else:
+        inner = faiss.IndexFlatIP(dimension)
+    return faiss.IndexIDMap2(inner)
+
+
+class VectorIndex:
+    """A FAISS index of passage vectors, saved next to the database.
+
+    Args:
+        store: the source of truth for the vectors.
+        path: where to keep the index file (a `.json` beside it records its generation).
+        hnsw_threshold: from this many passages on, use HNSW instead of exact search.
+    """
+
+    def __init__(
+        self, store: Store, path: Path, hnsw_threshold: int = DEFAULT_HNSW_THRESHOLD
+    ) -> None:
+        self.store = store
+        self.path = Path(path)
+        self.hnsw_threshold = hnsw_threshold
+        self._index: faiss.Index | None = None
+        self.generation = -1
+
+    @property
+    def info_path(self) -> Path:
+        return self.path.with_suffix(".json")
+
+    @property
+    def kind(self) -> str:
+        index = self.ensure_fresh()
+        inner = faiss.downcast_index(index.index)
+        return "hnsw" if isinstance(inner, faiss.IndexHNSWFlat) else "flat"
+
+    def __len__(self) -> int:
+        return self.ensure_fresh().ntotal
+
+    def ensure_fresh(self) -> faiss.Index:
+        """The index for the store's current generation: loaded, or rebuilt if stale."""
+        generation = self.store.generation()
+        if self._index is not None and self.generation == generation:
+            return self._index
+        index = self._load(generation)
+        if index is None:
+            index = self._build()
+            self._save(index, generation)
+        self._index, self.generation = index, generation
+        return index
+
+    def _load(self, generation: int) -> faiss.Index | None:
+        try:
+            info = json.loads(self.info_path.read_text())
+            if info.get("generation") != generation or info.get("model") != self.store.model_name():
+                return None
+            index = faiss.read_index(str(self.path))
+        except (OSError, ValueError, RuntimeError):
+            return None  # missing, stale or corrupt: rebuild from the store
+        return index if index.ntotal == info.get("count") else None
+
+    def _build(self) -> faiss.Index:
+        dimension = int(self.store.get_meta("embedding_dim") or 384)
+        index = new_index(dimension, self.store.count_passages(), self.hnsw_threshold)
+        for ids, vectors in self.store.iter_embeddings():
+            index.add_with_ids(vectors, ids)
+        return index
+
+    def _save(self, index: faiss.Index, generation: int) -> None:
+        # Write to temporary names, then rename: a crash never leaves a half-written index.
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp_index = self.path.with_name(self.path.name + ".tmp")
+        tmp_info = self.info_path.with_name(self.info_path.name + ".tmp")
+        try:
+            faiss.write_index(index, str(tmp_index))
+            tmp_info.write_text(
+                json.dumps(
+                    {
+                        "generation": generation,
+                        "model": self.store.model_name(),
+                        "count": index.ntotal,
+                    }
+                )
+            )
+            os.replace(tmp_index, self.path)
+            os.replace(tmp_info, self.info_path)
+        except (OSError, RuntimeError):
+            # A read-only or full disk: the index still works in memory, just not saved.
+            for tmp in (tmp_index, tmp_info):
+                tmp.unlink(missing_ok=True)
+
+    def search(
+        self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """The k nearest passages as (passage id, cosine), best first.
+
+        Args:
+            vector: a unit query vector.
+            k: how many to return.
+            allowed: if given, only these passage ids are considered (filters).
+        """
+        index = self.ensure_fresh()
+        if index.ntotal == 0 or k <= 0 or (allowed is not None and len(allowed) == 0):
+            return []
+        query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
+        params = None
+        if allowed is not None:
+            selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
+            params = faiss.SearchParameters(sel=selector)
+        scores, ids = index.search(query, min(k, index.ntotal), params=params)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]

@@ -1,0 +1,101 @@
+"""The data the knowledge base holds and returns: plain dataclasses, no behaviour beyond views."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from dataclasses import field
+
+
+@dataclass(frozen=True)
+class DocumentMeta:
+    """What a person says about a document: from the catalog, the upload form or `kb add`."""
+
+    id: str
+    title: str
+    publisher: str
+    year: int | None
+    kind: str
+    url: str = ""
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Document:
+    """A stored document: its metadata plus what the store knows of its file."""
+
+    meta: DocumentMeta
+    file_path: str
+    sha256: str
+    added_at: str
+    passage_count: int = 0
+
+    @property
+    def id(self) -> str:
+        return self.meta.id
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage before it is stored: text with where it came from in the document."""
+
+    text: str
+    page: str | None
+    section: str
+    char_start: int
+    char_end: int
+    token_count: int
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A stored passage, the unit of search and citation."""
+
+    id: int
+    document_id: str
+    ordinal: int
+    text: str
+    page: str | None
+    section: str
+    char_start: int
+    char_end: int
+    token_count: int
+
+
+@dataclass(frozen=True)
+class Span:
+    """A highlight as character offsets into a passage's text; the caller escapes and marks up."""
+
+    start: int
+    end: int
+    kind: str  # "sentence" (the best sentence) or "term" (a matched query word)
+
+
+@dataclass(frozen=True)
+class Citation:
+    short: str
+    harvard: str
+
+
+@dataclass
+class Hit:
+    """One search result: a passage with its document, score, ranks, highlights and citation."""
+
+    passage: Passage
+    document: Document
+    score: float
+    citation: Citation
+    url: str
+    highlights: list[Span] = field(default_factory=list)
+    ranks: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    kinds: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    documents: tuple[str, ...] = ()
+    year_from: int | None = None
+    year_to: int | None = None
+
+    def is_empty(self) -> bool:
+        return not (self.kinds or self.tags or self.documents or self.year_from or self.year_to)

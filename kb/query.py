@@ -1,0 +1,53 @@
+"""Turning any string a person types into a safe search request.
+
+FTS5 has its own query language (quotes, AND/OR/NOT/NEAR, `*`, `-`, `:` and brackets); a user's
+words are never passed through as syntax. We keep only word characters, quote each term and OR
+them together, so any input is a valid FTS5 query and bm25 does the weighting.
+"""
+
+from __future__ import annotations
+
+import re
+
+from kb.errors import QueryError
+
+MAX_QUERY_CHARS = 2000
+
+# Words too common to help keyword ranking. Kept short on purpose: domain words like "office",
+# "service" and "shared" carry meaning here and are weighted by bm25's idf instead.
+STOPWORDS = frozenset(
+    """a an and are as at be been but by can do does for from had has have how i if in into is
+    it its of on or our so such than that the their them then there these they this to was we
+    were what when where which who why will with would you your about myth""".split()
+)
+
+_TERM = re.compile(r"\w+", re.UNICODE)
+
+
+def clean_query(text: str | None, max_chars: int = MAX_QUERY_CHARS) -> str:
+    """The query with outer space trimmed; raises QueryError for an empty or too-long one."""
+    query = (text or "").strip()
+    if not query:
+        raise QueryError("The query is empty; type some words to search for.")
+    if len(query) > max_chars:
+        raise QueryError(f"The query is {len(query)} characters long; the limit is {max_chars}.")
+    return query
+
+
+def query_terms(text: str) -> list[str]:
+    """The distinct lower-cased words of a query, stopwords dropped unless nothing else is left."""
+    words = [w.lower() for w in _TERM.findall(text)]
+    seen: dict[str, None] = {}
+    for word in words:
+        if word not in STOPWORDS and word != "_":
+            seen.setdefault(word)
+    if not seen:
+        seen = dict.fromkeys(w for w in words if w != "_")
+    return list(seen)
+
+
+def fts_match(terms: list[str]) -> str | None:
+    """An FTS5 MATCH expression that ORs the quoted terms, or None when there are none."""
+    if not terms:
+        return None
+    return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)

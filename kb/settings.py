@@ -1,0 +1,60 @@
+"""Where things live and which model to use: one object, passed in, never a global."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from kb.index import DEFAULT_HNSW_THRESHOLD
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Paths and choices for one knowledge base.
+
+    Attributes:
+        data_dir: the database, the FAISS cache and kept original files.
+        corpus_dir: the default corpus (catalog.toml, myths.toml, documents).
+        embedder: "minilm" (the real model) or "hashing" (fast stand-in for tests).
+        hnsw_threshold: passage count from which FAISS search is approximate.
+        max_upload_bytes: the largest file accepted.
+    """
+
+    data_dir: Path
+    corpus_dir: Path
+    embedder: str = "minilm"
+    hnsw_threshold: int = DEFAULT_HNSW_THRESHOLD
+    max_upload_bytes: int = 50 * 1024 * 1024
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "kb.sqlite3"
+
+    @property
+    def index_path(self) -> Path:
+        return self.data_dir / "index.faiss"
+
+    @property
+    def files_dir(self) -> Path:
+        return self.data_dir / "files"
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.corpus_dir / "catalog.toml"
+
+    @property
+    def myths_path(self) -> Path:
+        return self.corpus_dir / "myths.toml"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Settings from KB_DATA_DIR, KB_CORPUS_DIR, KB_EMBEDDER (defaults: ./data, ./corpus)."""
+        env = os.environ if environ is None else environ
+        return cls(
+            data_dir=Path(env.get("KB_DATA_DIR", "data")),
+            corpus_dir=Path(env.get("KB_CORPUS_DIR", "corpus")),
+            embedder=env.get("KB_EMBEDDER", "minilm"),
+            hnsw_threshold=int(env.get("KB_HNSW_THRESHOLD", DEFAULT_HNSW_THRESHOLD)),
+            max_upload_bytes=int(env.get("KB_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)),
+        )

@@ -1,0 +1,473 @@
+"""The passage store: SQLite (WAL) is the single source of truth.
+
+Documents, passages, a full-text (FTS5) table and every passage's embedding live here; the FAISS
+index is a cache rebuilt from this file. Every write bumps a generation number so that caches
+(in this process or another) can tell they are stale.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable
+from collections.abc import Iterator
+from collections.abc import Sequence
+from contextlib import contextmanager
+from datetime import UTC
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from kb.errors import ModelMismatch
+from kb.errors import NotFound
+from kb.errors import StoreError
+from kb.models import Chunk
+from kb.models import Document
+from kb.models import DocumentMeta
+from kb.models import Passage
+
+SCHEMA_VERSION = "1"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    publisher TEXT NOT NULL,
+    year INTEGER,
+    kind TEXT NOT NULL,
+    url TEXT NOT NULL DEFAULT '',
+    tags TEXT NOT NULL DEFAULT '[]',
+    file_path TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    text TEXT NOT NULL,
+    added_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS passages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    document_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    page TEXT,
+    section TEXT NOT NULL,
+    char_start INTEGER NOT NULL,
+    char_end INTEGER NOT NULL,
+    token_count INTEGER NOT NULL,
+    embedding BLOB NOT NULL,
+    UNIQUE (document_id, ordinal)
+);
+CREATE INDEX IF NOT EXISTS passages_by_document ON passages (document_id, ordinal);
+-- Keyword search. rowid is the passage id; kept in step by hand inside each transaction.
+CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(
+    text, section, title, tokenize = 'porter unicode61 remove_diacritics 2'
+);
+"""
+
+_PASSAGE_COLUMNS = (
+    "id, document_id, ordinal, text, page, section, char_start, char_end, token_count"
+)
+_DOCUMENT_COLUMNS = (
+    "d.id, d.title, d.publisher, d.year, d.kind, d.url, d.tags, d.file_path, d.sha256, d.added_at,"
+    " (SELECT COUNT(*) FROM passages p WHERE p.document_id = d.id)"
+)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _passage(row: sqlite3.Row | tuple) -> Passage:
+    return Passage(*row)
+
+
+def _document(row: sqlite3.Row | tuple) -> Document:
+    doc_id, title, publisher, year, kind, url, tags, file_path, sha256, added_at, count = row
+    meta = DocumentMeta(doc_id, title, publisher, year, kind, url, tuple(json.loads(tags)))
+    return Document(meta, file_path, sha256, added_at, count)
+
+
+class Store:
+    """SQLite-backed documents and passages.
+
+    Args:
+        path: the database file (created with its folder if missing).
+        busy_timeout: seconds to wait for another writer before giving up with a clear error.
+    """
+
+    def __init__(self, path: Path, busy_timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._busy_timeout = busy_timeout
+        # One connection per thread: a web server's threads must not share a transaction.
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._conn.executescript(_SCHEMA)
+        self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+        self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+            self._connections.append(conn)
+        return conn
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self.path, timeout=self._busy_timeout, check_same_thread=False, isolation_level=None
+            )
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"The database {self.path} cannot be opened: {exc}.") from exc
+        return conn
+
+    def close(self) -> None:
+        for conn in self._connections:
+            conn.close()
+        self._connections.clear()
+        self._local = threading.local()
+
+    # -- transactions -------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction that bumps the generation; all or nothing."""
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreError(
+                f"The database is busy with another writer and stayed locked for "
+                f"{self._busy_timeout:g} seconds; try again when that work finishes."
+            ) from exc
+        try:
+            yield conn
+            conn.execute(
+                "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"
+            )
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError) and "disk" in str(exc).lower():
+                raise StoreError(f"The disk is full; nothing was written ({exc}).") from exc
+            raise
+
+    # -- settings recorded with the vectors ---------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def generation(self) -> int:
+        return int(self.get_meta("generation") or 0)
+
+    def ensure_model(self, model_name: str, dimension: int, splitter: dict) -> None:
+        """Record the embedding model and splitter on first use; refuse to mix models."""
+        stored = self.get_meta("embedding_model")
+        if stored is None or self.count_passages() == 0:
+            with self.transaction() as conn:
+                for key, value in (
+                    ("embedding_model", model_name),
+                    ("embedding_dim", str(dimension)),
+                    ("splitter", json.dumps(splitter, sort_keys=True)),
+                ):
+                    conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+            return
+        if stored != model_name:
+            raise ModelMismatch(
+                f"The store's passages were embedded with {stored}, not {model_name}; "
+                f"re-embed with `kb ingest --reembed` or use a new data folder."
+            )
+
+    def model_name(self) -> str | None:
+        return self.get_meta("embedding_model")
+
+    # -- documents ----------------------------------------------------------------------------
+
+    def fingerprint(self, document_id: str) -> str | None:
+        row = self._conn.execute(
+            "SELECT fingerprint FROM documents WHERE id = ?", (document_id,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def find_by_sha256(self, sha256: str) -> Document | None:
+        row = self._conn.execute(
+            f"SELECT {_DOCUMENT_COLUMNS} FROM documents d WHERE d.sha256 = ?", (sha256,)
+        ).fetchone()
+        return _document(row) if row else None
+
+    def put_document(
+        self,
+        meta: DocumentMeta,
+        *,
+        file_path: str,
+        sha256: str,
+        fingerprint: str,
+        text: str,
+        chunks: Sequence[Chunk],
+        embeddings: np.ndarray,
+    ) -> bool:
+        """Add a document or replace it (and all its passages) in one transaction.
+
+        Returns:
+            True when a document with that id was replaced, False when it is new.
+        """
+        if len(chunks) != len(embeddings):
+            raise ValueError("each chunk needs exactly one embedding")
+        vectors = np.ascontiguousarray(embeddings, dtype=np.float32)
+        with self.transaction() as conn:
+            replaced = self._delete_document(conn, meta.id)
+            conn.execute(
+                "INSERT INTO documents (id, title, publisher, year, kind, url, tags, file_path,"
+                " sha256, fingerprint, text, added_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    meta.id,
+                    meta.title,
+                    meta.publisher,
+                    meta.year,
+                    meta.kind,
+                    meta.url,
+                    json.dumps(list(meta.tags)),
+                    file_path,
+                    sha256,
+                    fingerprint,
+                    text,
+                    _now(),
+                ),
+            )
+            for ordinal, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True)):
+                cursor = conn.execute(
+                    "INSERT INTO passages (document_id, ordinal, text, page, section, char_start,"
+                    " char_end, token_count, embedding) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (
+                        meta.id,
+                        ordinal,
+                        chunk.text,
+                        chunk.page,
+                        chunk.section,
+                        chunk.char_start,
+                        chunk.char_end,
+                        chunk.token_count,
+                        vector.tobytes(),
+                    ),
+                )
+                conn.execute(
+                    "INSERT INTO passages_fts (rowid, text, section, title) VALUES (?,?,?,?)",
+                    (cursor.lastrowid, chunk.text, chunk.section, meta.title),
+                )
+        return replaced
+
+    def update_metadata(self, meta: DocumentMeta) -> None:
+        """Change a document's metadata without touching its passages' text or vectors."""
+        with self.transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE documents SET title=?, publisher=?, year=?, kind=?, url=?, tags=?"
+                " WHERE id=?",
+                (
+                    meta.title,
+                    meta.publisher,
+                    meta.year,
+                    meta.kind,
+                    meta.url,
+                    json.dumps(list(meta.tags)),
+                    meta.id,
+                ),
+            )
+            if cursor.rowcount == 0:
+                raise NotFound(f"There is no document with id {meta.id!r}.")
+            conn.execute(
+                "UPDATE passages_fts SET title = ? WHERE rowid IN"
+                " (SELECT id FROM passages WHERE document_id = ?)",
+                (meta.title, meta.id),
+            )
+
+    def remove_document(self, document_id: str) -> Document:
+        """Delete a document and its passages; returns what was removed."""
+        document = self.get_document(document_id)
+        with self.transaction() as conn:
+            self._delete_document(conn, document_id)
+        return document
+
+    @staticmethod
+    def _delete_document(conn: sqlite3.Connection, document_id: str) -> bool:
+        conn.execute(
+            "DELETE FROM passages_fts WHERE rowid IN"
+            " (SELECT id FROM passages WHERE document_id = ?)",
+            (document_id,),
+        )
+        conn.execute("DELETE FROM passages WHERE document_id = ?", (document_id,))
+        return conn.execute("DELETE FROM documents WHERE id = ?", (document_id,)).rowcount > 0
+
+    def get_document(self, document_id: str) -> Document:
+        row = self._conn.execute(
+            f"SELECT {_DOCUMENT_COLUMNS} FROM documents d WHERE d.id = ?", (document_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"There is no document with id {document_id!r}.")
+        return _document(row)
+
+    def list_documents(self) -> list[Document]:
+        rows = self._conn.execute(
+            f"SELECT {_DOCUMENT_COLUMNS} FROM documents d ORDER BY d.kind, d.year DESC, d.title"
+        )
+        return [_document(row) for row in rows]
+
+    def documents_by_id(self, ids: Iterable[str]) -> dict[str, Document]:
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        marks = ",".join("?" * len(wanted))
+        rows = self._conn.execute(
+            f"SELECT {_DOCUMENT_COLUMNS} FROM documents d WHERE d.id IN ({marks})", wanted
+        )
+        return {doc.id: doc for doc in map(_document, rows)}
+
+    def document_text(self, document_id: str) -> str:
+        row = self._conn.execute("SELECT text FROM documents WHERE id = ?", (document_id,))
+        found = row.fetchone()
+        if found is None:
+            raise NotFound(f"There is no document with id {document_id!r}.")
+        return found[0]
+
+    # -- passages -----------------------------------------------------------------------------
+
+    def count_passages(self) -> int:
+        return self._conn.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
+
+    def get_passage(self, passage_id: int) -> Passage:
+        row = self._conn.execute(
+            f"SELECT {_PASSAGE_COLUMNS} FROM passages WHERE id = ?", (passage_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"There is no passage with id {passage_id}.")
+        return _passage(row)
+
+    def passages_by_id(self, ids: Sequence[int]) -> dict[int, Passage]:
+        found: dict[int, Passage] = {}
+        # SQLite caps bound parameters; fetch in slices.
+        for start in range(0, len(ids), 500):
+            part = list(ids[start : start + 500])
+            marks = ",".join("?" * len(part))
+            rows = self._conn.execute(
+                f"SELECT {_PASSAGE_COLUMNS} FROM passages WHERE id IN ({marks})", part
+            )
+            found.update((p.id, p) for p in map(_passage, rows))
+        return found
+
+    def passages_of(self, document_id: str) -> list[Passage]:
+        rows = self._conn.execute(
+            f"SELECT {_PASSAGE_COLUMNS} FROM passages WHERE document_id = ? ORDER BY ordinal",
+            (document_id,),
+        )
+        return [_passage(row) for row in rows]
+
+    def iter_embeddings(self, batch: int = 10_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield (ids, vectors) in batches, in id order, for rebuilding the vector index."""
+        dim = int(self.get_meta("embedding_dim") or 0)
+        last = -1
+        while True:
+            rows = self._conn.execute(
+                "SELECT id, embedding FROM passages WHERE id > ? ORDER BY id LIMIT ?",
+                (last, batch),
+            ).fetchall()
+            if not rows:
+                return
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+            yield ids, vectors.reshape(len(rows), dim)
+            last = int(ids[-1])
+
+    def passage_ids_matching(
+        self,
+        *,
+        kinds: Sequence[str] = (),
+        tags: Sequence[str] = (),
+        documents: Sequence[str] = (),
+        year_from: int | None = None,
+        year_to: int | None = None,
+    ) -> np.ndarray:
+        """Ids of the passages whose documents pass the filters (for filtered vector search)."""
+        where, params = document_filter_sql(kinds, tags, documents, year_from, year_to)
+        rows = self._conn.execute(
+            f"SELECT p.id FROM passages p JOIN documents d ON d.id = p.document_id WHERE {where}",
+            params,
+        )
+        return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
+    def keyword_search(
+        self, match: str, limit: int, where: str = "1", params: Sequence = ()
+    ) -> list[tuple[int, float]]:
+        """FTS5 bm25 search; returns (passage id, bm25) best first (bm25 is lower-is-better).
+
+        Column weights favour the passage text over its section heading and document title.
+        """
+        rows = self._conn.execute(
+            "SELECT f.rowid, bm25(passages_fts, 1.0, 0.6, 0.3) AS rank FROM passages_fts f"
+            " JOIN passages p ON p.id = f.rowid JOIN documents d ON d.id = p.document_id"
+            f" WHERE passages_fts MATCH ? AND {where} ORDER BY rank LIMIT ?",
+            (match, *params, limit),
+        )
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+    def check(self) -> list[str]:
+        """Problems that make the store inconsistent (empty list when all is well)."""
+        problems = []
+        dim = int(self.get_meta("embedding_dim") or 0)
+        bad = self._conn.execute(
+            "SELECT COUNT(*) FROM passages WHERE length(embedding) != ?", (dim * 4,)
+        ).fetchone()[0]
+        if bad:
+            problems.append(f"{bad} passages have no embedding of the recorded size ({dim}).")
+        fts = self._conn.execute("SELECT COUNT(*) FROM passages_fts").fetchone()[0]
+        if fts != self.count_passages():
+            problems.append(
+                f"The keyword index holds {fts} rows for {self.count_passages()} passages."
+            )
+        orphans = self._conn.execute(
+            "SELECT COUNT(*) FROM passages p LEFT JOIN documents d ON d.id = p.document_id"
+            " WHERE d.id IS NULL"
+        ).fetchone()[0]
+        if orphans:
+            problems.append(f"{orphans} passages belong to no document.")
+        integrity = self._conn.execute("PRAGMA quick_check").fetchone()[0]
+        if integrity != "ok":
+            problems.append(f"SQLite integrity check failed: {integrity}.")
+        return problems
+
+
+def document_filter_sql(
+    kinds: Sequence[str] = (),
+    tags: Sequence[str] = (),
+    documents: Sequence[str] = (),
+    year_from: int | None = None,
+    year_to: int | None = None,
+) -> tuple[str, list]:
+    """A WHERE clause over the documents table `d` for the search filters, with its parameters."""
+    clauses: list[str] = []
+    params: list = []
+    if kinds:
+        clauses.append(f"d.kind IN ({','.join('?' * len(kinds))})")
+        params.extend(kinds)
+    if documents:
+        clauses.append(f"d.id IN ({','.join('?' * len(documents))})")
+        params.extend(documents)
+    if tags:
+        clauses.append(
+            f"EXISTS (SELECT 1 FROM json_each(d.tags) t WHERE t.value IN"
+            f" ({','.join('?' * len(tags))}))"
+        )
+        params.extend(tags)
+    if year_from is not None:
+        clauses.append("d.year >= ?")
+        params.append(year_from)
+    if year_to is not None:
+        clauses.append("d.year <= ?")
+        params.append(year_to)
+    return (" AND ".join(clauses) or "1"), params

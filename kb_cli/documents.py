@@ -1,0 +1,176 @@
+"""`kb ingest`, `kb add`, `kb list`, `kb remove`, `kb check`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from kb.errors import CatalogError
+from kb.errors import KBError
+from kb.factory import open_store
+from kb.models import DocumentMeta
+from kb.settings import Settings
+from kb_cli.main import cli
+from kb_cli.output import echo_json
+
+STATUSES = ("added", "replaced", "updated", "unchanged", "failed")
+
+
+def _ingestor(settings: Settings):
+    from ingest.pipeline import Ingestor
+    from kb.embedder import make_embedder
+
+    return Ingestor(
+        open_store(settings),
+        make_embedder(settings.embedder),
+        settings.files_dir,
+        max_bytes=settings.max_upload_bytes,
+    )
+
+
+def _run(settings: Settings, items: list) -> list:
+    """Ingest with a progress bar, then print the summary; exit 1 if any file failed."""
+    from tqdm import tqdm
+
+    ingestor = _ingestor(settings)
+    with tqdm(total=len(items), unit="file", desc="Ingesting", leave=False) as bar:
+        outcomes = ingestor.ingest(items, on_outcome=lambda _: bar.update())
+    for outcome in outcomes:
+        if outcome.status == "failed":
+            click.echo(f"failed: {outcome.path.name}: {outcome.reason}", err=True)
+    counts = {s: sum(1 for o in outcomes if o.status == s) for s in STATUSES}
+    click.echo(", ".join(f"{n} {s}" for s, n in counts.items()))
+    # Build the vector index now, so the first search does not pay for it.
+    if counts["added"] or counts["replaced"]:
+        from kb.index import VectorIndex
+
+        VectorIndex(ingestor.store, settings.index_path, settings.hnsw_threshold).ensure_fresh()
+    return outcomes
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.pass_obj
+def ingest(settings: Settings, paths: tuple[Path, ...]) -> None:
+    """Take in the corpus catalog (no PATHS) or the given files and folders."""
+    from ingest.pipeline import catalog_items
+    from ingest.pipeline import expand_paths
+    from kb.catalog import load_catalog
+
+    items = expand_paths(paths) if paths else catalog_items(load_catalog(settings.catalog_path))
+    if not items:
+        raise KBError("There are no supported files to ingest in the paths given.")
+    outcomes = _run(settings, items)
+    if any(o.status == "failed" for o in outcomes):
+        raise SystemExit(1)
+
+
+@cli.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--id", "document_id", help="A slug; by default made from the title.")
+@click.option("--title", required=True)
+@click.option("--publisher", required=True, help="Publisher or author.")
+@click.option("--year", type=int, required=True)
+@click.option("--kind", required=True, help="report, guidance, case-study, article, briefing.")
+@click.option("--url", default="", help="Where the document was published.")
+@click.option("--tag", "tags", multiple=True, help="A tag; repeat for several.")
+@click.pass_obj
+def add(
+    settings: Settings,
+    file: Path,
+    document_id: str | None,
+    title: str,
+    publisher: str,
+    year: int,
+    kind: str,
+    url: str,
+    tags: tuple[str, ...],
+) -> None:
+    """Add one document with its metadata."""
+    from ingest.pipeline import IngestItem
+    from kb.catalog import slugify
+    from kb.catalog import validate_meta
+
+    meta = DocumentMeta(document_id or slugify(title), title, publisher, year, kind, url, tags)
+    try:
+        validate_meta(meta)
+    except CatalogError as exc:
+        raise KBError(str(exc)) from exc
+    outcomes = _run(settings, [IngestItem(file, meta)])
+    if outcomes[0].status == "failed":
+        raise SystemExit(1)
+
+
+@cli.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def list_documents(settings: Settings, as_json: bool) -> None:
+    """List the documents with their kind, year and passage count."""
+    documents = open_store(settings).list_documents()
+    if as_json:
+        echo_json(
+            [
+                {
+                    "id": d.id,
+                    "title": d.meta.title,
+                    "publisher": d.meta.publisher,
+                    "year": d.meta.year,
+                    "kind": d.meta.kind,
+                    "tags": list(d.meta.tags),
+                    "passages": d.passage_count,
+                }
+                for d in documents
+            ]
+        )
+        return
+    if not documents:
+        click.echo("No documents yet: run `kb ingest`.")
+    for d in documents:
+        click.echo(
+            f"{d.id:<36} {d.meta.kind:<11} {d.meta.year or 'n.d.':<5} "
+            f"{d.passage_count:>4} passages  {d.meta.title}"
+        )
+
+
+@cli.command()
+@click.argument("document_id")
+@click.pass_obj
+def remove(settings: Settings, document_id: str) -> None:
+    """Remove a document and its passages."""
+    removed = open_store(settings).remove_document(document_id)
+    click.echo(f"Removed {removed.id} ({removed.passage_count} passages).")
+
+
+@cli.command()
+@click.pass_obj
+def check(settings: Settings) -> None:
+    """Check that the store and the vector index agree and every passage has an embedding."""
+    from kb.index import VectorIndex
+
+    store = open_store(settings)
+    problems = store.check()
+    index = VectorIndex(store, settings.index_path, settings.hnsw_threshold)
+    if not problems and len(index) != store.count_passages():
+        problems.append(
+            f"The vector index holds {len(index)} vectors for {store.count_passages()} passages."
+        )
+    problems.extend(_myth_problems(settings, store))
+    if problems:
+        raise KBError(" ".join(problems))
+    click.echo(
+        f"OK: {len(store.list_documents())} documents, {store.count_passages()} passages, "
+        f"index {index.kind} with {len(index)} vectors."
+    )
+
+
+def _myth_problems(settings: Settings, store) -> list[str]:
+    """Pinned myth quotes that no longer match a passage (once the myths module exists)."""
+    try:
+        from kb.myths import check_pinned
+        from kb.myths import load_myths
+    except ImportError:
+        return []
+    if not settings.myths_path.exists():
+        return []
+    return check_pinned(load_myths(settings.myths_path), store)

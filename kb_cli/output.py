@@ -1,0 +1,25 @@
+"""Printing results for people and for machines."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import click
+
+from kb.models import Hit
+
+
+def echo_json(data) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def format_hit(number: int, hit: Hit) -> str:
+    """A hit for a terminal: the passage, wrapped, with its citation and link under it."""
+    body = textwrap.fill(
+        " ".join(hit.passage.text.split()),
+        width=96,
+        initial_indent="   ",
+        subsequent_indent="   ",
+    )
+    return f"{number}.{body[2:]}\n   — {hit.citation.short}\n     {hit.url}"

@@ -1,0 +1,95 @@
+"""Shared fixtures: a small built-in corpus, a fast fake embedder, a knowledge base on it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kb.embedder import HashingEmbedder
+from kb.models import Chunk
+from kb.models import DocumentMeta
+from kb.search import KnowledgeBase
+from kb.settings import Settings
+from kb.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# A tiny corpus built in code. Each document is (metadata, [(text, page, section), ...]).
+# The texts are written so that semantic and keyword search each miss something the other finds
+# (see test_search.py), and so that filters have something to separate.
+SMALL_CORPUS = [
+    (
+        DocumentMeta("report-a", "The front line starts here", "APSE for UNISON Scotland", 2012,
+                     "report", "https://example.org/report-a", ("savings", "myths")),
+        [
+            ("Sharing back office services will yield only savings of 1.8% even in the best "
+             "case scenario.", "4", "Executive summary"),
+            ("There is no simple distinction between back office and front office work.", "9",
+             "Exposing the myths > Back office"),
+            ("Failure demand is demand caused by a failure to do something right for the "
+             "customer.", "12", "Understanding the basics"),
+            ("A <script>alert('x')</script> tag written in a document must show as text.", "16",
+             "Conclusion"),
+        ],
+    ),
+    (
+        DocumentMeta("somerset", "Southwest One in Somerset", "Shared Services Evidence Base",
+                     2026, "case-study", "", ("southwest-one", "technology")),
+        [
+            ("An invoice scanning system paid some suppliers twice: duplicate payments "
+             "reached £4.6m.", None, "The duplicate payments"),
+            ("The council left the joint venture with IBM early, in 2015.", None, "The exit"),
+        ],
+    ),
+    (
+        DocumentMeta("tayside", "Tayside Contracts", "Shared Services Evidence Base", 2026,
+                     "case-study", "", ("tayside", "joint-committee")),
+        [
+            ("Tayside Contracts is governed by a joint committee of councillors from three "
+             "councils.", None, "Governance"),
+        ],
+    ),
+]
+
+
+def build_corpus(store: Store, embedder, corpus=SMALL_CORPUS) -> None:
+    """Write documents straight into the store (no loaders), as the pipeline would."""
+    store.ensure_model(embedder.name, embedder.dimension, {"name": "test"})
+    for meta, rows in corpus:
+        text = ""
+        chunks = []
+        for passage_text, page, section in rows:
+            start = len(text)
+            text += passage_text + "\n\n"
+            chunks.append(
+                Chunk(passage_text, page, section, start, start + len(passage_text),
+                      len(passage_text.split()))
+            )
+        vectors = embedder.embed([f"{meta.title} - {c.section}: {c.text}" for c in chunks])
+        store.put_document(meta, file_path="", sha256=meta.id, fingerprint=meta.id,
+                           text=text, chunks=chunks, embeddings=vectors)
+
+
+@pytest.fixture
+def embedder():
+    return HashingEmbedder()
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", corpus_dir=ROOT / "corpus", embedder="hashing")
+
+
+@pytest.fixture
+def store(settings):
+    store = Store(settings.db_path)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def kb(store, embedder, settings) -> KnowledgeBase:
+    """A knowledge base over SMALL_CORPUS with the fake embedder."""
+    build_corpus(store, embedder)
+    return KnowledgeBase(store, embedder, settings.index_path)

@@ -1,0 +1,78 @@
+"""The vector index: FAISS against brute force, HNSW recall, and the cache file."""
+
+from __future__ import annotations
+
+import faiss
+import numpy as np
+import pytest
+
+from kb.embedder import normalise
+from kb.index import new_index
+from kb.index import VectorIndex
+from kb.models import Chunk
+from kb.models import DocumentMeta
+
+
+def _random_store(store, n, dim=64, seed=0):
+    rng = np.random.default_rng(seed)
+    vectors = normalise(rng.normal(size=(n, dim)).astype(np.float32))
+    store.ensure_model("random", dim, {})
+    chunks = [Chunk(f"passage {i}", None, "", i, i + 1, 1) for i in range(n)]
+    meta = DocumentMeta("random", "Random", "Test", 2020, "report")
+    store.put_document(meta, file_path="", sha256="", fingerprint="", text="", chunks=chunks,
+                       embeddings=vectors)
+    return vectors
+
+
+def _brute_force(vectors, query, k):
+    scores = vectors @ query
+    return list(np.argsort(-scores)[:k])
+
+
+@pytest.mark.parametrize("threshold", [10**9, 1], ids=["flat", "hnsw"])
+def test_index_agrees_with_brute_force(store, tmp_path, threshold):
+    vectors = _random_store(store, 2000)
+    index = VectorIndex(store, tmp_path / "i.faiss", hnsw_threshold=threshold)
+    assert index.kind == ("flat" if threshold > 1 else "hnsw")
+    first_id = store.passages_of("random")[0].id
+    rng = np.random.default_rng(1)
+    recalls = []
+    for _ in range(50):
+        query = normalise(rng.normal(size=(1, 64)))[0]
+        expected = {first_id + int(i) for i in _brute_force(vectors, query, 10)}
+        got = {pid for pid, _ in index.search(query, 10)}
+        recalls.append(len(expected & got) / 10)
+    if threshold > 1:
+        assert min(recalls) == 1.0
+    else:
+        assert np.mean(recalls) >= 0.95, f"HNSW recall@10 {np.mean(recalls):.3f} < 0.95"
+
+
+def test_filtered_search_only_returns_allowed_ids(store, tmp_path):
+    _random_store(store, 500)
+    index = VectorIndex(store, tmp_path / "i.faiss")
+    allowed = np.array([p.id for p in store.passages_of("random")[::7]], dtype=np.int64)
+    hits = index.search(normalise(np.ones((1, 64)))[0], 20, allowed)
+    assert len(hits) == 20
+    assert {pid for pid, _ in hits} <= set(allowed.tolist())
+
+
+def test_stale_or_corrupt_cache_is_rebuilt(store, embedder, tmp_path):
+    from conftest import build_corpus
+
+    build_corpus(store, embedder)
+    path = tmp_path / "i.faiss"
+    VectorIndex(store, path).ensure_fresh()
+    assert path.exists()
+    path.write_bytes(b"garbage")
+    fresh = VectorIndex(store, path)
+    assert len(fresh) == store.count_passages()
+    store.remove_document("tayside")
+    assert len(fresh) == store.count_passages()  # the generation moved on: rebuilt
+    path.unlink()
+    assert len(VectorIndex(store, path)) == store.count_passages()
+
+
+def test_new_index_kinds():
+    assert isinstance(faiss.downcast_index(new_index(8, 5, 10).index), faiss.IndexFlatIP)
+    assert isinstance(faiss.downcast_index(new_index(8, 50, 10).index), faiss.IndexHNSWFlat)

@@ -1,0 +1,91 @@
+"""The store: documents and passages in one transaction, replace, remove, check, generation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import SMALL_CORPUS
+from conftest import build_corpus
+from kb.errors import ModelMismatch
+from kb.errors import NotFound
+from kb.models import Chunk
+from kb.models import DocumentMeta
+
+
+def test_documents_and_passages_are_stored(store, embedder):
+    build_corpus(store, embedder)
+    documents = {d.id: d for d in store.list_documents()}
+    assert set(documents) == {"report-a", "somerset", "tayside"}
+    assert documents["report-a"].passage_count == 4
+    passages = store.passages_of("report-a")
+    assert [p.page for p in passages] == ["4", "9", "12", "16"]
+    assert passages[1].section == "Exposing the myths > Back office"
+    assert store.check() == []
+
+
+def test_every_write_bumps_the_generation(store, embedder):
+    before = store.generation()
+    build_corpus(store, embedder)
+    after_build = store.generation()
+    assert after_build > before
+    store.remove_document("tayside")
+    assert store.generation() == after_build + 1
+
+
+def test_replace_swaps_all_passages(store, embedder):
+    build_corpus(store, embedder)
+    meta = SMALL_CORPUS[2][0]
+    chunk = Chunk("A new text about Tayside.", None, "New", 0, 25, 5)
+    replaced = store.put_document(
+        meta, file_path="", sha256="x", fingerprint="y", text=chunk.text, chunks=[chunk],
+        embeddings=embedder.embed([chunk.text]),
+    )
+    assert replaced is True
+    assert [p.text for p in store.passages_of("tayside")] == ["A new text about Tayside."]
+    assert store.keyword_search('"councillors"', 10) == []
+    assert store.check() == []
+
+
+def test_a_failed_write_changes_nothing(store, embedder):
+    build_corpus(store, embedder)
+    meta = DocumentMeta("tayside", "Broken", "x", 2020, "report")
+    chunk = Chunk("text", None, "", 0, 4, 1)
+    with pytest.raises(ValueError):
+        store.put_document(meta, file_path="", sha256="", fingerprint="", text="text",
+                           chunks=[chunk, chunk], embeddings=embedder.embed(["text"]))
+    assert store.get_document("tayside").meta.title == "Tayside Contracts"
+    assert store.check() == []
+
+
+def test_remove_and_not_found(store, embedder):
+    build_corpus(store, embedder)
+    removed = store.remove_document("somerset")
+    assert removed.passage_count == 2
+    with pytest.raises(NotFound, match="no document with id 'somerset'"):
+        store.get_document("somerset")
+    with pytest.raises(NotFound):
+        store.remove_document("somerset")
+    assert store.check() == []
+
+
+def test_a_second_model_is_refused(store, embedder):
+    build_corpus(store, embedder)
+    with pytest.raises(ModelMismatch, match="re-embed"):
+        store.ensure_model("another-model", 384, {})
+
+
+def test_metadata_update_keeps_passages(store, embedder):
+    build_corpus(store, embedder)
+    meta = DocumentMeta("tayside", "Tayside Contracts (renamed)", "P", 2025, "case-study", "",
+                        ("tayside",))
+    store.update_metadata(meta)
+    assert store.get_document("tayside").meta == meta
+    assert store.passages_of("tayside")[0].text.startswith("Tayside Contracts is governed")
+
+
+def test_embeddings_round_trip(store, embedder):
+    build_corpus(store, embedder)
+    ids, vectors = next(store.iter_embeddings())
+    assert vectors.shape == (store.count_passages(), embedder.dimension)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)

@@ -1,0 +1,130 @@
+"""Markdown loader: ATX headings give sections, `<!-- page N -->` lines give printed pages."""
+
+from __future__ import annotations
+
+import re
+
+from ingest.blocks import Block
+from ingest.blocks import LoadedFile
+from ingest.loaders.common import Heading
+from ingest.loaders.common import assemble
+from ingest.loaders.common import decode_text
+from ingest.loaders.common import tidy
+
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n.*?\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
+_PAGE_MARKER = re.compile(r"^[ \t]*<!--\s*page[\s:]*(\S+?)\s*-->[ \t]*$", re.I | re.M)
+# An unclosed comment runs to the end of the file, as a browser would read it.
+_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
+# NUL never occurs in text we accept, so it safely marks where a page marker stood.
+_PAGE_SENTINEL = re.compile(r"^\x00page (.*)\x00$")
+_HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+_SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
+_RULE = re.compile(r"^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,9}[.)])\s+")
+_QUOTE = re.compile(r"^\s*(?:>\s?)+")
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)*\|?\s*$")
+_LINK_DEFINITION = re.compile(r"^ {0,3}\[[^\]]+\]:\s+\S+")
+_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|>~<])")
+_INLINE = (
+    (re.compile(r"!\[([^\]]*)\]\([^)]*\)"), r"\1"),  # images keep their alt text
+    (re.compile(r"\[([^\]]*)\]\([^)]*\)"), r"\1"),
+    (re.compile(r"\[([^\]]+)\]\[[^\]]*\]"), r"\1"),
+    (re.compile(r"<((?:https?|mailto):[^>\s]+)>"), r"\1"),
+    (re.compile(r"</?[A-Za-z][^>]*>"), ""),
+    (re.compile(r"`+([^`]*)`+"), r"\1"),
+    (re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1"), r"\2"),
+    (re.compile(r"\*(?=\S)(.+?)(?<=\S)\*"), r"\1"),
+    (re.compile(r"(?<!\w)_(?=\S)(.+?)(?<=\S)_(?!\w)"), r"\1"),
+    (re.compile(r"~~(?=\S)(.+?)(?<=\S)~~"), r"\1"),
+)
+# Escaped characters hide in a private-use plane while the markup is removed.
+_HIDE = 0xF0000
+
+
+def load_markdown(data: bytes, name: str) -> LoadedFile:
+    """Read Markdown into paragraph and list-item blocks with section paths and printed pages.
+
+    Args:
+        data: the file's bytes.
+        name: the file's name (unused: Markdown cannot be damaged, only odd).
+
+    Returns:
+        The blocks and the title (a lone leading H1).
+    """
+    blocks, title = assemble(_items(_prepare(decode_text(data))))
+    return LoadedFile(blocks=blocks, title=title)
+
+
+def _prepare(text: str) -> list[str]:
+    """Drop front matter and comments, keeping page markers as sentinel lines."""
+    text = _FRONT_MATTER.sub("", text.lstrip("\ufeff"), count=1)
+    text = _PAGE_MARKER.sub(lambda m: f"\x00page {m.group(1)}\x00", text)
+    return _COMMENT.sub("", text).split("\n")
+
+
+def _items(lines: list[str]) -> list[Heading | Block]:
+    items: list[Heading | Block] = []
+    paragraph: list[str] = []
+    page: str | None = None
+    fence: str | None = None
+
+    def flush(raw: bool = False) -> None:
+        text = "\n".join(paragraph).strip() if raw else inline_text(" ".join(paragraph))
+        if text:
+            items.append(Block(text, page, ""))
+        paragraph.clear()
+
+    for line in lines:
+        if marker := _PAGE_SENTINEL.match(line):
+            flush(raw=fence is not None)  # a page turn splits even a code block: one page each
+            page = marker.group(1)
+            continue
+        if fence is not None:
+            if line.strip().startswith(fence):
+                fence = None
+                flush(raw=True)
+            else:
+                paragraph.append(line)
+            continue
+        heading = _HEADING.match(line)
+        if heading or not line.strip() or _FENCE.match(line) or _is_row(line):
+            flush()
+        if heading:
+            items.append(Heading(len(heading.group(1)), inline_text(heading.group(2) or "")))
+        elif _FENCE.match(line):
+            fence = _FENCE.match(line).group(1)
+        elif len(paragraph) == 1 and _SETEXT.match(line) and not _ITEM.match(paragraph[0]):
+            items.append(Heading(1 if "=" in line else 2, inline_text(" ".join(paragraph))))
+            paragraph.clear()
+        elif _RULE.match(line) or _TABLE_RULE.match(line) or _LINK_DEFINITION.match(line):
+            flush()
+        elif _is_row(line):
+            cells = [inline_text(cell) for cell in line.strip().strip("|").split("|")]
+            items.append(Block(" | ".join(cell for cell in cells if cell), page, ""))
+        elif line.strip():
+            if _ITEM.match(line):
+                flush()
+            paragraph.append(_QUOTE.sub("", _ITEM.sub("", line, count=1), count=1))
+    flush(raw=fence is not None)
+    return [item for item in items if not isinstance(item, Block) or item.text]
+
+
+def _is_row(line: str) -> bool:
+    return line.lstrip().startswith("|") and not _TABLE_RULE.match(line)
+
+
+def inline_text(text: str) -> str:
+    """Reduce inline Markdown to its text: emphasis, code, links and tags go, words stay.
+
+    Args:
+        text: one paragraph's Markdown.
+
+    Returns:
+        Plain text with whitespace tidied.
+    """
+    text = _ESCAPE.sub(lambda m: chr(_HIDE + ord(m.group(1))), text)
+    for pattern, replacement in _INLINE:
+        text = pattern.sub(replacement, text)
+    text = re.sub(r"[\U000F0000-\U000F00FF]", lambda m: chr(ord(m.group()) - _HIDE), text)
+    return tidy(text)

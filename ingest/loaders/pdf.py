@@ -1,0 +1,221 @@
+"""PDF loader: pypdf, page by page, with printed page labels and the outline as sections."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from collections import defaultdict
+
+from pypdf import PasswordType
+from pypdf import PdfReader
+
+from ingest.blocks import Block
+from ingest.blocks import LoadedFile
+from ingest.loaders.common import SECTION_SEPARATOR
+from ingest.loaders.common import tidy
+from kb.errors import CorruptFile
+from kb.errors import EncryptedFile
+from kb.errors import FileTooLarge
+from kb.errors import IngestError
+from kb.errors import NoExtractableText
+
+DEFAULT_MAX_PAGES = 5000
+# A line clearly shorter than the page's usual line ends a paragraph (or is a heading).
+_SHORT_LINE = 0.75
+_MAX_OUTLINE_DEPTH = 8
+# Outline titles shorter than this ("1", "A") would match too many paragraphs to place.
+_MIN_KEY = 3
+_ITEM_START = re.compile(r"^(?:[•▪◦●■\-–*]|\(?\d{1,3}[.)]|\(?[a-z][.)])\s")
+_NON_ALNUM = re.compile(r"[\W_]+")
+
+# pypdf logs every recoverable oddity of a real-world PDF; those are not the reader's concern.
+logging.getLogger("pypdf").setLevel(logging.ERROR)
+
+
+def load_pdf(data: bytes, name: str, *, max_pages: int = DEFAULT_MAX_PAGES) -> LoadedFile:
+    """Read a PDF's text layer into paragraph blocks.
+
+    Args:
+        data: the file's bytes (already known to start with a PDF header).
+        name: the file's name, for error messages.
+        max_pages: refuse documents with more pages than this.
+
+    Returns:
+        The blocks, with printed page labels and sections from the outline when it has one.
+
+    Raises:
+        CorruptFile, EncryptedFile, FileTooLarge, NoExtractableText.
+    """
+    try:
+        return _read(data, name, max_pages)
+    except IngestError:
+        raise
+    except Exception as exc:  # pypdf raises many kinds of error on damaged files
+        raise CorruptFile(f"{name} is damaged and cannot be read as a PDF.") from exc
+
+
+def _read(data: bytes, name: str, max_pages: int) -> LoadedFile:
+    if b"%%EOF" not in data:
+        raise CorruptFile(f"{name} is cut short (it has no end-of-file marker); get a full copy.")
+    reader = PdfReader(io.BytesIO(data))
+    if reader.is_encrypted:
+        _decrypt(reader, name)
+    count = len(reader.pages)
+    if count > max_pages:
+        raise FileTooLarge(f"{name} has {count:,} pages, over the limit of {max_pages:,}.")
+    labels = _page_labels(reader, count)
+    starts = _outline_starts(reader)
+    blocks: list[Block] = []
+    section = ""
+    for index in range(count):
+        paragraphs = page_paragraphs(reader.pages[index].extract_text() or "", labels[index])
+        section, placed = _place(paragraphs, section, starts.get(index, []))
+        blocks.extend(Block(text, labels[index], where) for where, text in placed)
+    if not blocks:
+        raise NoExtractableText(f"{name} has no extractable text; it needs OCR.")
+    return LoadedFile(blocks=blocks, title=_title(reader), page_count=count)
+
+
+def _decrypt(reader: PdfReader, name: str) -> None:
+    """Open a PDF locked only against editing (empty user password); refuse any other."""
+    try:
+        opened = reader.decrypt("") != PasswordType.NOT_DECRYPTED
+    except Exception as exc:  # AES needs pypdf's optional "cryptography" dependency
+        raise EncryptedFile(
+            f"{name} is encrypted in a way this installation cannot open; "
+            "remove the password and try again."
+        ) from exc
+    if not opened:
+        raise EncryptedFile(f"{name} is encrypted; remove the password and try again.")
+
+
+def _page_labels(reader: PdfReader, count: int) -> list[str]:
+    """The printed labels ("iv", "12"), or 1-based numbers where the labels cannot be read."""
+    try:
+        labels = [str(label) for label in reader.page_labels]
+    except Exception:
+        labels = []
+    return labels if len(labels) == count else [str(i + 1) for i in range(count)]
+
+
+def _title(reader: PdfReader) -> str | None:
+    try:
+        title = tidy(str(reader.metadata.title or "")) if reader.metadata else ""
+    except Exception:
+        title = ""
+    return title or None
+
+
+def _outline_starts(reader: PdfReader) -> dict[int, list[str]]:
+    """Map page index -> section paths of the outline entries that start on that page."""
+    starts: dict[int, list[str]] = defaultdict(list)
+
+    def walk(items: list, parents: list[str]) -> None:
+        last = None
+        for item in items:
+            if isinstance(item, list):
+                if len(parents) < _MAX_OUTLINE_DEPTH:
+                    walk(item, parents + [last] if last else parents)
+                continue
+            last = tidy(str(item.title or ""))
+            page = reader.get_destination_page_number(item)
+            if last and page is not None and page >= 0:
+                starts[page].append(SECTION_SEPARATOR.join(parents + [last]))
+
+    try:
+        walk(reader.outline, [])
+    except Exception:
+        return {}  # a broken outline costs us sections, not the document
+    return starts
+
+
+def _key(text: str) -> str:
+    return _NON_ALNUM.sub("", text.lower())
+
+
+def _place(paragraphs: list[str], section: str, heads: list[str]) -> tuple[str, list]:
+    """Give each paragraph of a page its section, switching where an outline heading appears.
+
+    Returns the section in force at the end of the page and (section, paragraph) pairs. A heading
+    whose text is nowhere on the page takes effect from the top of the page.
+    """
+    keyed = [(key, head) for head in heads if len(key := _key(_leaf(head))) >= _MIN_KEY]
+    if not any(_key(p).startswith(key) for p in paragraphs for key, _ in keyed):
+        section = heads[-1] if heads else section
+        return section, [(section, paragraph) for paragraph in paragraphs]
+    placed = []
+    for paragraph in paragraphs:
+        text_key = _key(paragraph)
+        match = next((i for i, (key, _) in enumerate(keyed) if text_key.startswith(key)), None)
+        if match is not None:
+            section = keyed[match][1]
+            keyed = keyed[match + 1 :]
+            paragraph = _without_heading(paragraph, _leaf(section))
+        if paragraph:
+            placed.append((section, paragraph))
+    return heads[-1], placed
+
+
+def _without_heading(paragraph: str, heading: str) -> str:
+    """Drop a heading printed at the start of a paragraph: it is the section now, not content."""
+    rest = paragraph[len(heading) :]
+    if paragraph.lower().startswith(heading.lower()) and not rest[:1].isalnum():
+        return rest.strip()
+    return paragraph
+
+
+def _leaf(path: str) -> str:
+    return path.rsplit(SECTION_SEPARATOR, 1)[-1]
+
+
+def page_paragraphs(text: str, label: str) -> list[str]:
+    """Rebuild paragraphs from a page's extracted lines.
+
+    pypdf gives one line per printed line and rarely blank lines, so a paragraph ends at a blank
+    line, before a list item, or after a line clearly shorter than the page's usual line.
+
+    Args:
+        text: the page's extracted text.
+        label: the page's printed label, so a bare page number in a header or footer is dropped.
+
+    Returns:
+        The paragraphs, whitespace tidied.
+    """
+    lines = [line.strip() for line in text.splitlines()]
+    lines = _drop_page_number(lines, label)
+    lengths = sorted(len(line) for line in lines if line)
+    usual = lengths[int(len(lengths) * 0.8)] if lengths else 0
+    paragraphs: list[str] = []
+    current: list[str] = []
+    for line in lines:
+        if current and (not line or _ITEM_START.match(line)):
+            paragraphs.append(_join(current))
+            current = []
+        if line:
+            current.append(line)
+        if current and len(line) < usual * _SHORT_LINE:
+            paragraphs.append(_join(current))
+            current = []
+    if current:
+        paragraphs.append(_join(current))
+    return [p for p in paragraphs if p]
+
+
+def _drop_page_number(lines: list[str], label: str) -> list[str]:
+    """Drop a first or last line that is only the page number: it is furniture, not content."""
+    filled = [i for i, line in enumerate(lines) if line]
+    furniture = {label.lower(), f"page {label.lower()}", f"- {label.lower()} -"}
+    for i in sorted({filled[0], filled[-1]} if filled else (), reverse=True):
+        if lines[i].lower() in furniture:
+            del lines[i]
+    return lines
+
+
+def _join(lines: list[str]) -> str:
+    """Join printed lines; a word broken with a hyphen at a line end is joined without a space."""
+    text = lines[0]
+    for line in lines[1:]:
+        glue = "" if text.endswith("-") and text[-2:-1].isalpha() and line[:1].islower() else " "
+        text += glue + line
+    return tidy(text)

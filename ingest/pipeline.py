@@ -1,0 +1,225 @@
+"""Files in, passages stored: load, split, embed, keep the original, write in one transaction.
+
+A failure on one file changes nothing stored for it and does not stop the others. Because each
+document is written in a single transaction, a run killed half-way leaves every document either
+fully old or fully new; the next run picks up the rest (unchanged files are skipped by their
+fingerprint).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingest.blocks import LoadedFile
+from ingest.loaders import load_file
+from ingest.split import SPLITTER_SETTINGS
+from ingest.split import split_blocks
+from kb.catalog import CatalogEntry
+from kb.catalog import slugify
+from kb.embedder import Embedder
+from kb.errors import EmptyDocument
+from kb.errors import IngestError
+from kb.errors import KBError
+from kb.models import Chunk
+from kb.models import DocumentMeta
+from kb.store import Store
+
+# Called as on_progress(stage, done, total), stage being "read" (pages) or "embed" (passages).
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class IngestItem:
+    """A file to take in; without metadata, it is derived from the file (id from its name)."""
+
+    path: Path
+    meta: DocumentMeta | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one file: added, replaced, updated (metadata only), unchanged, failed."""
+
+    path: Path
+    status: str
+    document_id: str = ""
+    passages: int = 0
+    reason: str = ""
+
+
+def embedding_text(meta: DocumentMeta, chunk: Chunk) -> str:
+    """The text that is embedded: the passage with its context (title and section), so that a
+    passage that says "it" still sits near queries about what "it" is."""
+    context = meta.title + (f" - {chunk.section}" if chunk.section else "")
+    return f"{context}: {chunk.text}"
+
+
+class Ingestor:
+    """Takes files into a store.
+
+    Args:
+        store: where documents and passages go.
+        embedder: embeds passages (recorded in the store; another model is refused).
+        files_dir: where originals are kept, named by their sha256.
+        max_bytes: refuse files larger than this.
+        batch_size: passages embedded per call.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        files_dir: Path,
+        *,
+        max_bytes: int | None = None,
+        batch_size: int = 64,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.files_dir = Path(files_dir)
+        self.max_bytes = max_bytes
+        self.batch_size = batch_size
+
+    def ingest(
+        self, items: Iterable[IngestItem], on_outcome: Callable[[Outcome], None] | None = None
+    ) -> list[Outcome]:
+        outcomes = []
+        for item in items:
+            outcome = self.ingest_one(item)
+            outcomes.append(outcome)
+            if on_outcome:
+                on_outcome(outcome)
+        return outcomes
+
+    def ingest_one(self, item: IngestItem, on_progress: Progress | None = None) -> Outcome:
+        """Take in one file; never raises for a bad file, returns a failed Outcome instead."""
+        try:
+            return self._ingest(item, on_progress or (lambda *_: None))
+        except KBError as exc:
+            document_id = item.meta.id if item.meta else ""
+            return Outcome(item.path, "failed", document_id, reason=str(exc))
+
+    def _ingest(self, item: IngestItem, on_progress: Progress) -> Outcome:
+        path = item.path
+        if not path.is_file():
+            raise IngestError(f"{path} does not exist or is not a file.")
+        data = path.read_bytes() if self.max_bytes is None else _read_capped(path, self.max_bytes)
+        sha256 = hashlib.sha256(data).hexdigest()
+        document_id = item.meta.id if item.meta else slugify(path.stem)
+        stored_fingerprint = self.store.fingerprint(document_id)
+        if item.meta is not None and stored_fingerprint == self._fingerprint(sha256, item.meta):
+            return self._unchanged_or_updated(item.path, item.meta)
+        if item.meta is None and stored_fingerprint is not None:
+            stored = self.store.get_document(document_id)
+            if stored.sha256 == sha256:
+                return Outcome(path, "unchanged", document_id, stored.passage_count)
+        loaded = load_file(path, max_bytes=self.max_bytes)
+        on_progress("read", loaded.page_count or 1, loaded.page_count or 1)
+        meta = item.meta or _derived_meta(path, document_id, loaded)
+        text, chunks = split_blocks(loaded.blocks)
+        if not chunks:
+            raise EmptyDocument(f"{path.name} has no text to index.")
+        vectors = self._embed(meta, chunks, on_progress)
+        self.store.ensure_model(self.embedder.name, self.embedder.dimension, SPLITTER_SETTINGS)
+        kept = self._keep_original(path, data, sha256)
+        replaced = self.store.put_document(
+            meta,
+            file_path=str(kept),
+            sha256=sha256,
+            fingerprint=self._fingerprint(sha256, meta),
+            text=text,
+            chunks=chunks,
+            embeddings=vectors,
+        )
+        return Outcome(path, "replaced" if replaced else "added", meta.id, len(chunks))
+
+    def _unchanged_or_updated(self, path: Path, meta: DocumentMeta) -> Outcome:
+        stored = self.store.get_document(meta.id)
+        if stored.meta == meta:
+            return Outcome(path, "unchanged", meta.id, stored.passage_count)
+        self.store.update_metadata(meta)
+        return Outcome(path, "updated", meta.id, stored.passage_count)
+
+    def _fingerprint(self, sha256: str, meta: DocumentMeta) -> str:
+        """What, if changed, means re-splitting and re-embedding: the file's bytes, the title
+        (it is part of each embedded text), the model and the splitter settings."""
+        parts = [
+            sha256,
+            meta.title,
+            self.embedder.name,
+            json.dumps(SPLITTER_SETTINGS, sort_keys=True),
+        ]
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+    def _embed(self, meta: DocumentMeta, chunks: list[Chunk], on_progress: Progress):
+        import numpy as np
+
+        texts = [embedding_text(meta, chunk) for chunk in chunks]
+        parts = []
+        for start in range(0, len(texts), self.batch_size):
+            parts.append(self.embedder.embed(texts[start : start + self.batch_size]))
+            on_progress("embed", min(start + self.batch_size, len(texts)), len(texts))
+        return np.vstack(parts)
+
+    def _keep_original(self, path: Path, data: bytes, sha256: str) -> Path:
+        """Keep the file under its sha256 (write then rename, so no half-written copies)."""
+        self.files_dir.mkdir(parents=True, exist_ok=True)
+        target = self.files_dir / f"{sha256}{path.suffix.lower()}"
+        if not target.exists():
+            tmp = target.with_name(target.name + ".tmp")
+            try:
+                tmp.write_bytes(data)
+                os.replace(tmp, target)
+            except OSError as exc:
+                tmp.unlink(missing_ok=True)
+                raise IngestError(f"Could not keep a copy of {path.name}: {exc.strerror}.") from exc
+        return target
+
+
+def _read_capped(path: Path, max_bytes: int) -> bytes:
+    from kb.errors import FileTooLarge
+
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise FileTooLarge(
+            f"{path.name} is {size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB."
+        )
+    return path.read_bytes()
+
+
+def _derived_meta(path: Path, document_id: str, loaded: LoadedFile) -> DocumentMeta:
+    return DocumentMeta(
+        id=document_id,
+        title=(loaded.title or path.stem).strip()[:300],
+        publisher="Unknown",
+        year=None,
+        kind="document",
+    )
+
+
+def catalog_items(entries: Iterable[CatalogEntry]) -> list[IngestItem]:
+    return [IngestItem(entry.path, entry.meta) for entry in entries]
+
+
+SUPPORTED_SUFFIXES = (".pdf", ".md", ".markdown", ".txt", ".text", ".html", ".htm", ".docx")
+
+
+def expand_paths(paths: Iterable[Path]) -> list[IngestItem]:
+    """Files as given, and the supported files inside folders (sorted, recursively)."""
+    items = []
+    for path in paths:
+        if path.is_dir():
+            items.extend(
+                IngestItem(p)
+                for p in sorted(path.rglob("*"))
+                if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES
+            )
+        else:
+            items.append(IngestItem(path))
+    return items

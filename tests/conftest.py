@@ -93,3 +93,16 @@ def kb(store, embedder, settings) -> KnowledgeBase:
     """A knowledge base over SMALL_CORPUS with the fake embedder."""
     build_corpus(store, embedder)
     return KnowledgeBase(store, embedder, settings.index_path)
+
+
+@pytest.fixture
+def app(kb, settings):
+    """The web app over the small corpus (no warm-up: TESTING)."""
+    from web import create_app
+
+    return create_app({"TESTING": True, "SETTINGS": settings}, kb=kb)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

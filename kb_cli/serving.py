@@ -1,0 +1,39 @@
+"""`kb serve`: the web site and JSON API, with the Flask dev server or waitress."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from kb.settings import Settings
+from kb_cli.main import cli
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--debug", is_flag=True, help="Flask debug mode with reloading (never in public).")
+@click.option("--production", is_flag=True, help="Serve with waitress, model loaded first.")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
+@click.pass_obj
+def serve(
+    settings: Settings, host: str, port: int, debug: bool, production: bool, threads: int
+) -> None:
+    """Serve the search site and the JSON API."""
+    if debug and production:
+        raise click.UsageError("--debug and --production cannot be used together.")
+    from web import create_app
+
+    # With the reloader, this process only watches files; the child it starts serves, so only
+    # the child pays for loading the model.
+    serving_process = not debug or os.environ.get("WERKZEUG_RUN_MAIN") == "true"
+    app = create_app({"SETTINGS": settings, "WARM_UP": serving_process})
+    if production:
+        from waitress import serve as waitress_serve
+
+        # create_app has loaded the model and index: connections are accepted only now.
+        click.echo(f"Serving on http://{host}:{port} with waitress ({threads} threads).")
+        waitress_serve(app, host=host, port=port, threads=threads)
+        return
+    app.run(host=host, port=port, debug=debug, use_reloader=debug, threaded=True)

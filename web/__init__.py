@@ -1,0 +1,96 @@
+"""The web app: HTML pages for people and a JSON API for machines, over one KnowledgeBase."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from kb.factory import open_knowledge_base
+from kb.search import MAX_K
+from kb.search import KnowledgeBase
+from kb.settings import Settings
+from web import api
+from web import cors
+from web import embed
+from web import errors
+from web import pages
+from web import ratelimit
+from web import render
+from web import security
+
+DEFAULTS: dict[str, Any] = {
+    "TESTING": False,
+    # Flask would take DEBUG from FLASK_DEBUG; debug mode comes only from `kb serve --debug`.
+    "DEBUG": False,
+    # A real question is a sentence or two; the bound keeps embedding and FTS work small.
+    "MAX_QUERY_CHARS": 500,
+    "MAX_K": MAX_K,
+    "DEFAULT_K": 10,
+    # Who may frame our pages (CSP frame-ancestors); /embed has its own setting below.
+    "FRAME_ANCESTORS": "'self'",
+    # The search widget on other sites (docs/widget.md):
+    # origins whose pages may read GET /api/* ("*": any; a list or "a b"; "": none),
+    "CORS_ORIGINS": "*",
+    # who may frame /embed (CSP sources: "*", or "https://branch.example.org ..."),
+    "EMBED_FRAME_ANCESTORS": "*",
+    # and searches per client address on /api/search, per process ("" or None: no limit).
+    "SEARCH_RATE_LIMIT": "60/minute",
+    # Results in /embed when k is not given (the widget's own default is the same).
+    "EMBED_DEFAULT_K": 5,
+    # Load the model and index at creation; None means "unless TESTING".
+    "WARM_UP": None,
+}
+
+
+def create_app(config: dict | None = None, kb: KnowledgeBase | None = None) -> Flask:
+    """Build the Flask app.
+
+    Args:
+        config: overrides of DEFAULTS and of the KB_* variables in ENV_CONFIG; SETTINGS is a
+            kb.settings.Settings (default: from the environment, see Settings.from_env).
+        kb: a KnowledgeBase to serve (tests pass one over a small corpus); by default one is
+            opened from SETTINGS, once for the process.
+
+    Returns:
+        The app, with the KnowledgeBase in `app.extensions["kb"]`.
+    """
+    app = Flask(__name__)
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
+    app.config.update(DEFAULTS)
+    app.config.update(config_from_env(os.environ))
+    app.config.update(config or {})
+    settings = app.config.get("SETTINGS") or Settings.from_env()
+    app.config["SETTINGS"] = settings
+    app.config["MAX_K"] = min(int(app.config["MAX_K"]), MAX_K)  # the core's own bound
+    app.extensions["kb"] = kb if kb is not None else open_knowledge_base(settings)
+    warm_up = app.config["WARM_UP"]
+    if warm_up or (warm_up is None and not app.config["TESTING"]):
+        # Pay for the model and the index now, not on the first person's search.
+        app.extensions["kb"].warm_up()
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(embed.bp)
+    errors.init_app(app)
+    cors.init_app(app)
+    ratelimit.init_app(app)
+    security.init_app(app)
+    render.init_app(app)
+    return app
+
+
+# Settings an operator of `kb serve` may give in the environment (config passed in still wins).
+ENV_CONFIG = {
+    "KB_FRAME_ANCESTORS": "FRAME_ANCESTORS",
+    "KB_CORS_ORIGINS": "CORS_ORIGINS",
+    "KB_EMBED_FRAME_ANCESTORS": "EMBED_FRAME_ANCESTORS",
+    "KB_SEARCH_RATE_LIMIT": "SEARCH_RATE_LIMIT",
+}
+
+
+def config_from_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The config keys of ENV_CONFIG that are set in the environment."""
+    return {key: environ[name] for name, key in ENV_CONFIG.items() if name in environ}

@@ -1,0 +1,94 @@
+"""The JSON API under /api: search, documents, passages, health and its OpenAPI description.
+
+Shapes come from kb.serialize, so `kb search --json` and the API agree. Errors are handled
+app-wide (web.errors) and are always `{"error": "...", "status": N}` here.
+"""
+
+from __future__ import annotations
+
+from time import perf_counter
+
+from flask import Blueprint
+from flask import current_app
+from flask import request
+
+from kb.citations import cite
+from kb.citations import permalink
+from kb.serialize import document_to_dict
+from kb.serialize import hit_to_dict
+from kb.serialize import passage_to_dict
+from web.extensions import current_kb
+from web.openapi import openapi_document
+from web.params import parse_search
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+@bp.get("/search")
+def search():
+    """GET /api/search?q=&k=&kind=&tag=&doc=&year_from=&year_to=&mode="""
+    config = current_app.config
+    wanted = parse_search(
+        request.args,
+        max_chars=config["MAX_QUERY_CHARS"],
+        max_k=config["MAX_K"],
+        default_k=config["DEFAULT_K"],
+    )
+    started = perf_counter()
+    hits = current_kb().search(wanted.query, k=wanted.k, filters=wanted.filters, mode=wanted.mode)
+    took_ms = round((perf_counter() - started) * 1000, 1)
+    return {"query": wanted.query, "results": [hit_to_dict(h) for h in hits], "took_ms": took_ms}
+
+
+@bp.get("/documents")
+def documents():
+    """GET /api/documents: every document's metadata and passage count."""
+    return {"documents": [document_to_dict(d) for d in current_kb().store.list_documents()]}
+
+
+@bp.get("/documents/<document_id>")
+def document(document_id: str):
+    """GET /api/documents/<id>: metadata and the passages in order."""
+    store = current_kb().store
+    doc = store.get_document(document_id)
+    return {
+        "document": document_to_dict(doc),
+        "passages": [passage_to_dict(p) for p in store.passages_of(document_id)],
+    }
+
+
+@bp.get("/passages/<int:passage_id>")
+def passage(passage_id: int):
+    """GET /api/passages/<id>: one passage with its document, citation and permalink."""
+    store = current_kb().store
+    found = store.get_passage(passage_id)
+    doc = store.get_document(found.document_id)
+    citation = cite(doc, found)
+    return {
+        **passage_to_dict(found),
+        "document": document_to_dict(doc),
+        "citation": {"short": citation.short, "harvard": citation.harvard},
+        "url": permalink(found),
+    }
+
+
+@bp.get("/health")
+def health():
+    """GET /api/health: 200 when searchable; 503 (via StoreError) when the store is not."""
+    kb = current_kb()
+    stored_model = kb.store.model_name()
+    matches = stored_model in (None, kb.embedder.name)
+    body = {
+        "status": "ok" if matches else "model-mismatch",
+        "documents": len(kb.store.list_documents()),
+        "passages": kb.store.count_passages(),
+        "model": stored_model or kb.embedder.name,
+        "embedder": kb.embedder.name,
+    }
+    return body, 200 if matches else 503
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """GET /api/openapi.json: the OpenAPI 3.1 description of this API."""
+    return openapi_document(current_app.config["MAX_K"], current_app.config["MAX_QUERY_CHARS"])

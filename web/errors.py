@@ -1,0 +1,100 @@
+"""One error handler for the whole app: JSON under /api, an HTML page elsewhere.
+
+No response ever carries a traceback. Errors a person caused (bad parameters, unknown ids) are
+4xx with a sentence naming what to fix; only our own bugs are 500, and those are logged.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask import Response
+from flask import current_app
+from flask import jsonify
+from flask import render_template
+from flask import request
+from werkzeug.exceptions import HTTPException
+
+from kb.errors import KBError
+from kb.errors import NotFound
+from kb.errors import QueryError
+from kb.errors import StoreError
+
+TITLES = {
+    400: "Bad request",
+    404: "Not found",
+    405: "Method not allowed",
+    413: "Too large",
+    429: "Too many requests",
+    500: "Something went wrong",
+    503: "Temporarily unavailable",
+}
+
+
+def wants_json() -> bool:
+    """True for the API's paths, whose clients expect JSON whatever went wrong."""
+    return request.path == "/api" or request.path.startswith("/api/")
+
+
+def error_response(message: str, status: int, headers: dict | None = None) -> Response:
+    """The error as `{"error", "status"}` JSON under /api, or as the HTML error page.
+
+    Args:
+        message: one sentence for a person.
+        status: the HTTP status.
+        headers: extra headers (Allow for a 405).
+    """
+    if wants_json():
+        response = jsonify({"error": message, "status": status})
+    else:
+        title = TITLES.get(status, "Error")
+        html = render_template("error.html", title=title, message=message, status=status)
+        response = Response(html, mimetype="text/html")
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+def kb_error_status(exc: KBError) -> int:
+    """The HTTP status for one of our own errors."""
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, StoreError):
+        return 503
+    return 400
+
+
+def _http_error(exc: HTTPException):
+    if exc.code is None or exc.code < 400:
+        return exc  # redirects raised by routing pass through untouched
+    headers = {}
+    message = exc.description or TITLES.get(exc.code, "Error")
+    if exc.code == 404:
+        message = f"There is nothing at {request.path}."
+    elif exc.code == 405:
+        allowed = sorted(getattr(exc, "valid_methods", None) or [])
+        headers["Allow"] = ", ".join(allowed)
+        usable = [m for m in allowed if m not in ("HEAD", "OPTIONS")] or allowed
+        message = f"{request.method} is not allowed on {request.path}; use {' or '.join(usable)}."
+    return error_response(message, exc.code, headers)
+
+
+def _kb_error(exc: KBError):
+    return error_response(str(exc), kb_error_status(exc))
+
+
+def _query_error(exc: QueryError):
+    return error_response(str(exc), 400)
+
+
+def _unexpected(exc: Exception):
+    # A bug of ours: log it in full, tell the person only that it is not their fault.
+    current_app.logger.exception("Unhandled error on %s", request.path)
+    return error_response("Something went wrong on our side; please try again later.", 500)
+
+
+def init_app(app: Flask) -> None:
+    """Register the handlers on the app (not a blueprint, so unknown paths are covered too)."""
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(QueryError, _query_error)
+    app.register_error_handler(KBError, _kb_error)
+    app.register_error_handler(Exception, _unexpected)

@@ -1,0 +1,94 @@
+"""Turning highlight spans and citations into HTML, escaping every piece of document text.
+
+Document text is data from outside: it is escaped piece by piece and only our own <mark> and
+<em> tags are added between the pieces, so the result can be marked safe without `|safe`
+ever touching raw document text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from itertools import pairwise
+
+from flask import Flask
+from markupsafe import Markup
+from markupsafe import escape
+
+from kb.models import Hit
+from kb.models import Span
+
+SENTENCE_OPEN = '<mark class="hl-sentence">'
+TERM_OPEN = '<mark class="hl-term">'
+CLOSE = "</mark>"
+
+
+def highlight_html(text: str, spans: Iterable[Span]) -> Markup:
+    """The passage as HTML: the best sentence and the matched terms wrapped in <mark>.
+
+    Args:
+        text: the passage text (plain, untrusted).
+        spans: character offsets into text; "sentence" spans mark the best sentence, any
+            other kind marks a matched term. Out-of-range or empty spans are ignored.
+
+    Returns:
+        Escaped HTML with properly nested <mark> elements.
+    """
+    size = len(text)
+    sentences, terms = _split_spans(spans, size)
+    cuts = sorted({0, size, *(p for s in sentences + terms for p in s)})
+    out: list[str] = []
+    in_sentence = False
+    for start, end in pairwise(cuts):
+        covered = _covered(start, end, sentences)
+        if covered != in_sentence:
+            out.append(SENTENCE_OPEN if covered else CLOSE)
+            in_sentence = covered
+        piece = str(escape(text[start:end]))
+        out.append(f"{TERM_OPEN}{piece}{CLOSE}" if _covered(start, end, terms) else piece)
+    if in_sentence:
+        out.append(CLOSE)
+    return Markup("".join(out))
+
+
+def _split_spans(spans: Iterable[Span], size: int) -> tuple[list, list]:
+    sentences: list[tuple[int, int]] = []
+    terms: list[tuple[int, int]] = []
+    for span in spans:
+        start, end = max(0, span.start), min(size, span.end)
+        if start < end:
+            (sentences if span.kind == "sentence" else terms).append((start, end))
+    return sentences, terms
+
+
+def _covered(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
+    return any(s <= start and end <= e for s, e in spans)
+
+
+def citation_html(citation: str) -> Markup:
+    """A citation whose *title* is in asterisks (see kb.citations) with the title in <em>."""
+    pieces = citation.split("*")
+    if len(pieces) % 2 == 0:  # an unpaired asterisk belongs to the text, not markup
+        return Markup(escape(citation))
+    out = [
+        f"<em>{escape(piece)}</em>" if index % 2 else str(escape(piece))
+        for index, piece in enumerate(pieces)
+    ]
+    return Markup("".join(out))
+
+
+def citation_text(hit_or_short: Hit | str, absolute_url: str) -> str:
+    """The plain text a person copies: the short citation, then the permalink."""
+    short = hit_or_short if isinstance(hit_or_short, str) else hit_or_short.citation.short
+    return f"{short}. {absolute_url}"
+
+
+def is_web_url(url: str) -> bool:
+    """True for http(s) links; a document's `javascript:` URL must never become an href."""
+    return url.lower().startswith(("https://", "http://"))
+
+
+def init_app(app: Flask) -> None:
+    """Make the renderers available as Jinja filters and the URL check as a test."""
+    app.add_template_filter(highlight_html, "highlight")
+    app.add_template_filter(citation_html, "citation")
+    app.add_template_test(is_web_url, "web_url")

@@ -20,8 +20,8 @@ from kb.store import Store
 
 DEFAULT_HNSW_THRESHOLD = 200_000
 HNSW_M = 32
-HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH = 128
+HNSW_EF_CONSTRUCTION = 100
+HNSW_EF_SEARCH = 256
 
 
 def new_index(dimension: int, count: int, hnsw_threshold: int) -> faiss.Index:

@@ -18,7 +18,7 @@ MAX_QUERY_CHARS = 2000
 STOPWORDS = frozenset(
     """a an and are as at be been but by can do does for from had has have how i if in into is
     it its of on or our so such than that the their them then there these they this to was we
-    were what when where which who why will with would you your about myth""".split()
+    were what when where which who why will with would you your about""".split()
 )
 
 _TERM = re.compile(r"\w+", re.UNICODE)

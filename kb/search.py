@@ -32,6 +32,16 @@ from kb.store import document_filter_sql
 MODES = ("hybrid", "semantic", "keyword")
 MAX_K = 50
 
+# Sections that list sources rather than say anything: a bibliography entry is not evidence, and
+# its titles and addresses otherwise match queries about the very things they cite.
+REFERENCE_SECTIONS = frozenset(
+    {"sources", "references", "bibliography", "further reading", "notes and sources"}
+)
+
+
+def is_reference_section(section: str) -> bool:
+    return section.rsplit(" > ", 1)[-1].strip().lower() in REFERENCE_SECTIONS
+
 
 @dataclass(frozen=True)
 class SearchSettings:
@@ -115,7 +125,12 @@ class KnowledgeBase:
             rankings["keyword"] = self._keyword(terms, n, filters)
         fused = self._fuse(rankings)
         passages = self.store.passages_by_id([pid for pid, _ in fused])
-        chosen = collapse_overlaps([(passages[pid], score) for pid, score in fused], k)
+        ranked = [
+            (passages[pid], score)
+            for pid, score in fused
+            if not is_reference_section(passages[pid].section)
+        ]
+        chosen = collapse_overlaps(ranked, k)
         return self._hits(chosen, terms, rankings)
 
     def _semantic(self, query: str, n: int, filters: SearchFilters) -> list[int]:

@@ -353,7 +353,7 @@ class Store:
         found: dict[int, Passage] = {}
         # SQLite caps bound parameters; fetch in slices.
         for start in range(0, len(ids), 500):
-            part = list(ids[start : start + 500])
+            part = [int(i) for i in ids[start : start + 500]]
             marks = ",".join("?" * len(part))
             rows = self._conn.execute(
                 f"SELECT {_PASSAGE_COLUMNS} FROM passages WHERE id IN ({marks})", part

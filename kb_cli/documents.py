@@ -64,6 +64,10 @@ def ingest(settings: Settings, paths: tuple[Path, ...]) -> None:
     outcomes = _run(settings, items)
     if any(o.status == "failed" for o in outcomes):
         raise SystemExit(1)
+    # The catalog's myths pin quotes to its documents: a changed document must not break them.
+    broken = [] if paths else _myth_problems(settings, open_store(settings))
+    if broken:
+        raise KBError(f"{len(broken)} pinned myth quotes no longer match: " + " ".join(broken))
 
 
 @cli.command()

@@ -69,3 +69,5 @@ def main() -> None:
 # Commands live in their own modules; importing them registers them on `cli`.
 from kb_cli import documents  # noqa: E402,F401,I001
 from kb_cli import searching  # noqa: E402,F401,I001
+from kb_cli import myths  # noqa: E402,F401,I001
+from kb_cli import serving  # noqa: E402,F401,I001

@@ -1,0 +1,38 @@
+"""The layers point down only: kb imports neither web nor ingest, nor torch at import time."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _imports(package: str) -> set[str]:
+    found = set()
+    for path in (ROOT / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                found.add(node.module.split(".")[0])
+    return found
+
+
+def test_kb_imports_neither_web_nor_ingest():
+    assert not _imports("kb") & {"web", "ingest", "kb_cli", "flask"}
+
+
+def test_ingest_does_not_import_web():
+    assert "web" not in _imports("ingest")
+
+
+def test_commands_that_do_not_embed_do_not_import_torch():
+    code = (
+        "import sys; from kb_cli.main import cli; from kb.factory import open_store; "
+        "print('torch' in sys.modules, 'sentence_transformers' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False False"

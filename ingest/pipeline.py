@@ -20,6 +20,7 @@ from ingest.blocks import LoadedFile
 from ingest.loaders import load_file
 from ingest.split import SPLITTER_SETTINGS
 from ingest.split import split_blocks
+from ingest.split import split_sentences
 from kb.catalog import CatalogEntry
 from kb.catalog import slugify
 from kb.embedder import Embedder
@@ -28,6 +29,7 @@ from kb.errors import IngestError
 from kb.errors import KBError
 from kb.models import Chunk
 from kb.models import DocumentMeta
+from kb.store import MAX_SENTENCE_VECTORS
 from kb.store import Store
 
 # Called as on_progress(stage, done, total), stage being "read" (pages) or "embed" (passages).
@@ -51,6 +53,21 @@ class Outcome:
     document_id: str = ""
     passages: int = 0
     reason: str = ""
+
+
+def sentence_texts(meta: DocumentMeta, chunk: Chunk) -> list[str]:
+    """The passage's sentences (paragraph by paragraph), each with a short context, for the
+    sentence-level vectors; one sentence passages need none (the passage vector is that)."""
+    sentences = [
+        paragraph[start:end]
+        for paragraph in chunk.text.split("\n")
+        for start, end in split_sentences(paragraph)
+    ]
+    if len(sentences) < 2:
+        return []
+    section = chunk.section.rsplit(" > ", 1)[-1]
+    context = meta.title + (f" - {section}" if section else "")
+    return [f"{context}: {sentence}" for sentence in sentences[:MAX_SENTENCE_VECTORS]]
 
 
 def embedding_text(meta: DocumentMeta, chunk: Chunk) -> str:
@@ -125,7 +142,7 @@ class Ingestor:
         text, chunks = split_blocks(loaded.blocks)
         if not chunks:
             raise EmptyDocument(f"{path.name} has no text to index.")
-        vectors = self._embed(meta, chunks, on_progress)
+        vectors, sentence_vectors = self._embed(meta, chunks, on_progress)
         self.store.ensure_model(self.embedder.name, self.embedder.dimension, SPLITTER_SETTINGS)
         kept = self._keep_original(path, data, sha256)
         replaced = self.store.put_document(
@@ -136,6 +153,7 @@ class Ingestor:
             text=text,
             chunks=chunks,
             embeddings=vectors,
+            sentence_embeddings=sentence_vectors,
         )
         return Outcome(path, "replaced" if replaced else "added", meta.id, len(chunks))
 
@@ -158,14 +176,23 @@ class Ingestor:
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
     def _embed(self, meta: DocumentMeta, chunks: list[Chunk], on_progress: Progress):
+        """Vectors for every passage and for each passage's sentences, in batches."""
         import numpy as np
 
+        sentences = [sentence_texts(meta, chunk) for chunk in chunks]
         texts = [embedding_text(meta, chunk) for chunk in chunks]
+        texts += [text for group in sentences for text in group]
         parts = []
         for start in range(0, len(texts), self.batch_size):
             parts.append(self.embedder.embed(texts[start : start + self.batch_size]))
             on_progress("embed", min(start + self.batch_size, len(texts)), len(texts))
-        return np.vstack(parts)
+        vectors = np.vstack(parts)
+        passage_vectors, rest = vectors[: len(chunks)], vectors[len(chunks) :]
+        per_chunk = []
+        for group in sentences:
+            per_chunk.append(rest[: len(group)])
+            rest = rest[len(group) :]
+        return passage_vectors, per_chunk
 
     def _keep_original(self, path: Path, data: bytes, sha256: str) -> Path:
         """Keep the file under its sha256 (write then rename, so no half-written copies)."""

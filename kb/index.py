@@ -16,12 +16,15 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from kb.store import VECTOR_ID_BITS
 from kb.store import Store
 
 DEFAULT_HNSW_THRESHOLD = 200_000
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 100
 HNSW_EF_SEARCH = 256
+# How many vectors to fetch per passage wanted: a passage has its own vector and its sentences'.
+VECTORS_PER_PASSAGE = 8
 
 
 def new_index(dimension: int, count: int, hnsw_threshold: int) -> faiss.Index:
@@ -90,7 +93,7 @@ class VectorIndex:
 
     def _build(self) -> faiss.Index:
         dimension = int(self.store.get_meta("embedding_dim") or 384)
-        index = new_index(dimension, self.store.count_passages(), self.hnsw_threshold)
+        index = new_index(dimension, self.store.count_vectors(), self.hnsw_threshold)
         for ids, vectors in self.store.iter_embeddings():
             index.add_with_ids(vectors, ids)
         return index
@@ -123,10 +126,12 @@ class VectorIndex:
     ) -> list[tuple[int, float]]:
         """The k nearest passages as (passage id, cosine), best first.
 
+        A passage scores the best cosine of its own vector and its sentences' vectors.
+
         Args:
             vector: a unit query vector.
-            k: how many to return.
-            allowed: if given, only these passage ids are considered (filters).
+            k: how many passages to return.
+            allowed: if given, only these packed vector ids are considered (filters).
         """
         index = self.ensure_fresh()
         if index.ntotal == 0 or k <= 0 or (allowed is not None and len(allowed) == 0):
@@ -136,5 +141,11 @@ class VectorIndex:
         if allowed is not None:
             selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
             params = faiss.SearchParameters(sel=selector)
-        scores, ids = index.search(query, min(k, index.ntotal), params=params)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        # Several vectors per passage: fetch more, then keep each passage's best.
+        scores, ids = index.search(query, min(k * VECTORS_PER_PASSAGE, index.ntotal), params=params)
+        best: dict[int, float] = {}
+        for vector_id, score in zip(ids[0], scores[0], strict=True):
+            if vector_id >= 0:
+                passage_id = int(vector_id) >> VECTOR_ID_BITS
+                best.setdefault(passage_id, float(score))
+        return list(best.items())[:k]

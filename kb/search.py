@@ -54,9 +54,9 @@ class SearchSettings:
     """
 
     candidates: int = 50
-    rrf_k: int = 60
+    rrf_k: int = 10
     semantic_weight: float = 1.0
-    keyword_weight: float = 1.0
+    keyword_weight: float = 1.5
 
 
 class KnowledgeBase:
@@ -137,7 +137,7 @@ class KnowledgeBase:
         vector = self.queries.embed_query(query)
         allowed = None
         if not filters.is_empty():
-            allowed = self.store.passage_ids_matching(
+            allowed = self.store.vector_ids_matching(
                 kinds=filters.kinds,
                 tags=filters.tags,
                 documents=filters.documents,

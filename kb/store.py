@@ -30,6 +30,11 @@ from kb.models import Passage
 
 SCHEMA_VERSION = "1"
 
+# Vector ids in the FAISS index pack the passage id and which of its vectors it is:
+# (passage_id << VECTOR_ID_BITS) | sub, sub 0 being the whole passage and 1.. its sentences.
+VECTOR_ID_BITS = 6
+MAX_SENTENCE_VECTORS = (1 << VECTOR_ID_BITS) - 1
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS documents (
@@ -60,6 +65,15 @@ CREATE TABLE IF NOT EXISTS passages (
     UNIQUE (document_id, ordinal)
 );
 CREATE INDEX IF NOT EXISTS passages_by_document ON passages (document_id, ordinal);
+-- Sentence-level vectors of each passage: a passage's embedding averages over all of its
+-- sentences, so one sentence that answers a query can be lost in it; these let semantic search
+-- score a passage by its best sentence too (see docs/evaluation.md).
+CREATE TABLE IF NOT EXISTS sentence_vectors (
+    passage_id INTEGER NOT NULL REFERENCES passages(id) ON DELETE CASCADE,
+    sub INTEGER NOT NULL,
+    embedding BLOB NOT NULL,
+    PRIMARY KEY (passage_id, sub)
+);
 -- Keyword search. rowid is the passage id; kept in step by hand inside each transaction.
 CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(
     text, section, title, tokenize = 'porter unicode61 remove_diacritics 2'
@@ -213,6 +227,7 @@ class Store:
         text: str,
         chunks: Sequence[Chunk],
         embeddings: np.ndarray,
+        sentence_embeddings: Sequence[np.ndarray] | None = None,
     ) -> bool:
         """Add a document or replace it (and all its passages) in one transaction.
 
@@ -221,6 +236,8 @@ class Store:
         """
         if len(chunks) != len(embeddings):
             raise ValueError("each chunk needs exactly one embedding")
+        if sentence_embeddings is not None and len(sentence_embeddings) != len(chunks):
+            raise ValueError("each chunk needs its (possibly empty) sentence embeddings")
         vectors = np.ascontiguousarray(embeddings, dtype=np.float32)
         with self.transaction() as conn:
             replaced = self._delete_document(conn, meta.id)
@@ -262,6 +279,15 @@ class Store:
                     "INSERT INTO passages_fts (rowid, text, section, title) VALUES (?,?,?,?)",
                     (cursor.lastrowid, chunk.text, chunk.section, meta.title),
                 )
+                if sentence_embeddings is not None:
+                    sentences = np.asarray(sentence_embeddings[ordinal], dtype=np.float32)
+                    conn.executemany(
+                        "INSERT INTO sentence_vectors (passage_id, sub, embedding) VALUES (?,?,?)",
+                        [
+                            (cursor.lastrowid, sub, row.tobytes())
+                            for sub, row in enumerate(sentences[:MAX_SENTENCE_VECTORS], start=1)
+                        ],
+                    )
         return replaced
 
     def update_metadata(self, meta: DocumentMeta) -> None:
@@ -299,6 +325,11 @@ class Store:
     def _delete_document(conn: sqlite3.Connection, document_id: str) -> bool:
         conn.execute(
             "DELETE FROM passages_fts WHERE rowid IN"
+            " (SELECT id FROM passages WHERE document_id = ?)",
+            (document_id,),
+        )
+        conn.execute(
+            "DELETE FROM sentence_vectors WHERE passage_id IN"
             " (SELECT id FROM passages WHERE document_id = ?)",
             (document_id,),
         )
@@ -368,36 +399,44 @@ class Store:
         )
         return [_passage(row) for row in rows]
 
-    def iter_embeddings(self, batch: int = 10_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Yield (ids, vectors) in batches, in id order, for rebuilding the vector index."""
-        dim = int(self.get_meta("embedding_dim") or 0)
-        last = -1
-        while True:
-            rows = self._conn.execute(
-                "SELECT id, embedding FROM passages WHERE id > ? ORDER BY id LIMIT ?",
-                (last, batch),
-            ).fetchall()
-            if not rows:
-                return
-            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-            vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
-            yield ids, vectors.reshape(len(rows), dim)
-            last = int(ids[-1])
+    def count_vectors(self) -> int:
+        """Passage vectors plus sentence vectors: what the FAISS index should hold."""
+        sentences = self._conn.execute("SELECT COUNT(*) FROM sentence_vectors").fetchone()[0]
+        return self.count_passages() + sentences
 
-    def passage_ids_matching(
-        self,
-        *,
-        kinds: Sequence[str] = (),
-        tags: Sequence[str] = (),
-        documents: Sequence[str] = (),
-        year_from: int | None = None,
-        year_to: int | None = None,
-    ) -> np.ndarray:
-        """Ids of the passages whose documents pass the filters (for filtered vector search)."""
-        where, params = document_filter_sql(kinds, tags, documents, year_from, year_to)
+    def iter_embeddings(self, batch: int = 10_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield (vector ids, vectors) in batches: every passage's vector, then every sentence
+        vector, with ids packed as (passage_id << VECTOR_ID_BITS) | sub."""
+        dim = int(self.get_meta("embedding_dim") or 0)
+        queries = (
+            "SELECT id, 0, embedding FROM passages WHERE id > ? ORDER BY id LIMIT ?",
+            "SELECT passage_id, sub, embedding FROM sentence_vectors"
+            f" WHERE (passage_id << {VECTOR_ID_BITS}) | sub > ? ORDER BY passage_id, sub LIMIT ?",
+        )
+        for number, sql in enumerate(queries):
+            last = -1
+            while True:
+                rows = self._conn.execute(sql, (last, batch)).fetchall()
+                if not rows:
+                    break
+                ids = np.fromiter(
+                    ((r[0] << VECTOR_ID_BITS) | r[1] for r in rows), dtype=np.int64, count=len(rows)
+                )
+                vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32)
+                yield ids, vectors.reshape(len(rows), dim)
+                last = int(ids[-1]) if number else int(rows[-1][0])
+
+    def vector_ids_matching(self, **filters) -> np.ndarray:
+        """Packed vector ids (passage and sentence vectors) of the passages passing the filters."""
+        where, params = document_filter_sql(**filters)
+        bits = VECTOR_ID_BITS
         rows = self._conn.execute(
-            f"SELECT p.id FROM passages p JOIN documents d ON d.id = p.document_id WHERE {where}",
-            params,
+            f"SELECT p.id << {bits} FROM passages p"
+            f" JOIN documents d ON d.id = p.document_id WHERE {where}"
+            f" UNION ALL SELECT (s.passage_id << {bits}) | s.sub FROM sentence_vectors s"
+            f" JOIN passages p ON p.id = s.passage_id"
+            f" JOIN documents d ON d.id = p.document_id WHERE {where}",
+            [*params, *params],
         )
         return np.fromiter((r[0] for r in rows), dtype=np.int64)
 

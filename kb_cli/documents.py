@@ -155,9 +155,10 @@ def check(settings: Settings) -> None:
     store = open_store(settings)
     problems = store.check()
     index = VectorIndex(store, settings.index_path, settings.hnsw_threshold)
-    if not problems and len(index) != store.count_passages():
+    if not problems and len(index) != store.count_vectors():
         problems.append(
-            f"The vector index holds {len(index)} vectors for {store.count_passages()} passages."
+            f"The vector index holds {len(index)} vectors, but the store has "
+            f"{store.count_vectors()} (passages and their sentences)."
         )
     problems.extend(_myth_problems(settings, store))
     if problems:

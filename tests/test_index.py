@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 from kb.embedder import normalise
-from kb.index import new_index
 from kb.index import VectorIndex
+from kb.index import new_index
 from kb.models import Chunk
 from kb.models import DocumentMeta
+from kb.store import VECTOR_ID_BITS
 
 
 def _random_store(store, n, dim=64, seed=0):
@@ -19,8 +20,9 @@ def _random_store(store, n, dim=64, seed=0):
     store.ensure_model("random", dim, {})
     chunks = [Chunk(f"passage {i}", None, "", i, i + 1, 1) for i in range(n)]
     meta = DocumentMeta("random", "Random", "Test", 2020, "report")
-    store.put_document(meta, file_path="", sha256="", fingerprint="", text="", chunks=chunks,
-                       embeddings=vectors)
+    store.put_document(
+        meta, file_path="", sha256="", fingerprint="", text="", chunks=chunks, embeddings=vectors
+    )
     return vectors
 
 
@@ -51,10 +53,36 @@ def test_index_agrees_with_brute_force(store, tmp_path, threshold):
 def test_filtered_search_only_returns_allowed_ids(store, tmp_path):
     _random_store(store, 500)
     index = VectorIndex(store, tmp_path / "i.faiss")
-    allowed = np.array([p.id for p in store.passages_of("random")[::7]], dtype=np.int64)
+    wanted = {p.id for p in store.passages_of("random")[::7]}
+    allowed = np.array([pid << VECTOR_ID_BITS for pid in wanted], dtype=np.int64)
     hits = index.search(normalise(np.ones((1, 64)))[0], 20, allowed)
     assert len(hits) == 20
-    assert {pid for pid, _ in hits} <= set(allowed.tolist())
+    assert {pid for pid, _ in hits} <= wanted
+
+
+def test_a_passage_scores_its_best_sentence(store, tmp_path):
+    """A passage whose one sentence matches beats a passage that is closer on average."""
+    store.ensure_model("unit", 3, {})
+    query = np.array([1.0, 0.0, 0.0], dtype=np.float32)
+    average = normalise(np.array([[0.0, 1.0, 0.2]]))[0]  # passage A overall: far from the query
+    closer = normalise(np.array([[0.6, 0.8, 0.0]]))[0]  # passage B overall: nearer
+    chunks = [Chunk("A. B.", None, "", 0, 5, 2), Chunk("C.", None, "", 6, 8, 1)]
+    store.put_document(
+        DocumentMeta("d", "D", "P", 2020, "report"),
+        file_path="",
+        sha256="",
+        fingerprint="",
+        text="A. B.\n\nC.",
+        chunks=chunks,
+        embeddings=np.stack([average, closer]),
+        sentence_embeddings=[np.stack([query, average]), np.zeros((0, 3))],
+    )
+    index = VectorIndex(store, tmp_path / "i.faiss")
+    assert len(index) == 4  # two passage vectors and two sentence vectors
+    hits = index.search(query, 2)
+    a, b = (p.id for p in store.passages_of("d"))
+    assert [pid for pid, _ in hits] == [a, b]
+    assert hits[0][1] == pytest.approx(1.0)
 
 
 def test_stale_or_corrupt_cache_is_rebuilt(store, embedder, tmp_path):

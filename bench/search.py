@@ -29,7 +29,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kb.embedder import normalise  # noqa: E402
-from kb.index import VectorIndex  # noqa: E402
 from kb.models import Chunk  # noqa: E402
 from kb.models import DocumentMeta  # noqa: E402
 from kb.search import KnowledgeBase  # noqa: E402
@@ -84,8 +83,15 @@ def build(data_dir: Path, n: int, seed: int = 0) -> Store:
             chunks.append(Chunk(text, str(i // 5 + 1), f"Section {i // 50}", i, i + 1, 150))
         vectors = clustered_vectors(rng, count)
         meta = DocumentMeta(f"doc-{start}", f"Generated {start}", "Bench", 2020, "report")
-        store.put_document(meta, file_path="", sha256="", fingerprint="", text="",
-                           chunks=chunks, embeddings=vectors)
+        store.put_document(
+            meta,
+            file_path="",
+            sha256="",
+            fingerprint="",
+            text="",
+            chunks=chunks,
+            embeddings=vectors,
+        )
     return store
 
 
@@ -188,9 +194,18 @@ def main() -> None:
         for threshold in (10**12, 1):  # exact, then HNSW
             # A child process each, so that peak memory belongs to one configuration.
             out = subprocess.run(
-                [sys.executable, __file__, "--child", str(n), str(threshold),
-                 "--queries", str(args.queries)],
-                capture_output=True, text=True, check=True,
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    str(n),
+                    str(threshold),
+                    "--queries",
+                    str(args.queries),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
             )
             print(out.stdout.strip(), flush=True)
 

@@ -20,34 +20,77 @@ ROOT = Path(__file__).resolve().parent.parent
 # (see test_search.py), and so that filters have something to separate.
 SMALL_CORPUS = [
     (
-        DocumentMeta("report-a", "The front line starts here", "APSE for UNISON Scotland", 2012,
-                     "report", "https://example.org/report-a", ("savings", "myths")),
+        DocumentMeta(
+            "report-a",
+            "The front line starts here",
+            "APSE for UNISON Scotland",
+            2012,
+            "report",
+            "https://example.org/report-a",
+            ("savings", "myths"),
+        ),
         [
-            ("Sharing back office services will yield only savings of 1.8% even in the best "
-             "case scenario.", "4", "Executive summary"),
-            ("There is no simple distinction between back office and front office work.", "9",
-             "Exposing the myths > Back office"),
-            ("Failure demand is demand caused by a failure to do something right for the "
-             "customer.", "12", "Understanding the basics"),
-            ("A <script>alert('x')</script> tag written in a document must show as text.", "16",
-             "Conclusion"),
+            (
+                "Sharing back office services will yield only savings of 1.8% even in the best "
+                "case scenario.",
+                "4",
+                "Executive summary",
+            ),
+            (
+                "There is no simple distinction between back office and front office work.",
+                "9",
+                "Exposing the myths > Back office",
+            ),
+            (
+                "Failure demand is demand caused by a failure to do something right for the "
+                "customer.",
+                "12",
+                "Understanding the basics",
+            ),
+            (
+                "A <script>alert('x')</script> tag written in a document must show as text.",
+                "16",
+                "Conclusion",
+            ),
         ],
     ),
     (
-        DocumentMeta("somerset", "Southwest One in Somerset", "Shared Services Evidence Base",
-                     2026, "case-study", "", ("southwest-one", "technology")),
+        DocumentMeta(
+            "somerset",
+            "Southwest One in Somerset",
+            "Shared Services Evidence Base",
+            2026,
+            "case-study",
+            "",
+            ("southwest-one", "technology"),
+        ),
         [
-            ("An invoice scanning system paid some suppliers twice: duplicate payments "
-             "reached £4.6m.", None, "The duplicate payments"),
+            (
+                "An invoice scanning system paid some suppliers twice: duplicate payments "
+                "reached £4.6m.",
+                None,
+                "The duplicate payments",
+            ),
             ("The council left the joint venture with IBM early, in 2015.", None, "The exit"),
         ],
     ),
     (
-        DocumentMeta("tayside", "Tayside Contracts", "Shared Services Evidence Base", 2026,
-                     "case-study", "", ("tayside", "joint-committee")),
+        DocumentMeta(
+            "tayside",
+            "Tayside Contracts",
+            "Shared Services Evidence Base",
+            2026,
+            "case-study",
+            "",
+            ("tayside", "joint-committee"),
+        ),
         [
-            ("Tayside Contracts is governed by a joint committee of councillors from three "
-             "councils.", None, "Governance"),
+            (
+                "Tayside Contracts is governed by a joint committee of councillors from three "
+                "councils.",
+                None,
+                "Governance",
+            ),
         ],
     ),
 ]
@@ -63,12 +106,25 @@ def build_corpus(store: Store, embedder, corpus=SMALL_CORPUS) -> None:
             start = len(text)
             text += passage_text + "\n\n"
             chunks.append(
-                Chunk(passage_text, page, section, start, start + len(passage_text),
-                      len(passage_text.split()))
+                Chunk(
+                    passage_text,
+                    page,
+                    section,
+                    start,
+                    start + len(passage_text),
+                    len(passage_text.split()),
+                )
             )
         vectors = embedder.embed([f"{meta.title} - {c.section}: {c.text}" for c in chunks])
-        store.put_document(meta, file_path="", sha256=meta.id, fingerprint=meta.id,
-                           text=text, chunks=chunks, embeddings=vectors)
+        store.put_document(
+            meta,
+            file_path="",
+            sha256=meta.id,
+            fingerprint=meta.id,
+            text=text,
+            chunks=chunks,
+            embeddings=vectors,
+        )
 
 
 @pytest.fixture

@@ -17,7 +17,12 @@ from kb.query import query_terms
 
 def test_terms_drop_stopwords_and_syntax():
     assert query_terms('savings AND "back office" NEAR(x) -y*') == [
-        "savings", "back", "office", "near", "x", "y",
+        "savings",
+        "back",
+        "office",
+        "near",
+        "x",
+        "y",
     ]
     assert query_terms("the of and") == ["the", "of", "and"]  # nothing else left: keep them
     assert query_terms("*** () --") == []
@@ -37,8 +42,9 @@ def test_clean_query_limits():
 
 
 def _doc(year=2012, url="http://x.org/r", kind="report"):
-    meta = DocumentMeta("r", "The front line starts here", "APSE for UNISON Scotland", year, kind,
-                        url)
+    meta = DocumentMeta(
+        "r", "The front line starts here", "APSE for UNISON Scotland", year, kind, url
+    )
     return Document(meta, "", "", "")
 
 
@@ -59,7 +65,10 @@ def test_short_and_harvard_citations():
 
 def test_citation_uses_the_last_section_and_copes_with_missing_parts():
     citation = cite(_doc(year=None, url=""), _passage(page=None, section="Myths > Back office"))
-    assert citation.short == "APSE for UNISON Scotland (n.d.) *The front line starts here*, Back office"
+    assert (
+        citation.short
+        == "APSE for UNISON Scotland (n.d.) *The front line starts here*, Back office"
+    )
     assert "Available at" not in citation.harvard
 
 

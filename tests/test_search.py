@@ -8,10 +8,32 @@ from kb.errors import QueryError
 from kb.models import SearchFilters
 
 HOSTILE = [
-    '"', "'", '"unbalanced quote', "AND", "OR OR", "NOT savings", "NEAR(savings office, 2)",
-    "savings*", "*", "-savings", "savings -office", "(savings", "savings)", "[x]", "{y}",
-    "col:savings", "^savings", "😀 savings 🚀", "\x00", "\\", "%_", "' OR 1=1 --",
-    "savings " * 250, "é à ü savings", "1.8%", "£4.6m",
+    '"',
+    "'",
+    '"unbalanced quote',
+    "AND",
+    "OR OR",
+    "NOT savings",
+    "NEAR(savings office, 2)",
+    "savings*",
+    "*",
+    "-savings",
+    "savings -office",
+    "(savings",
+    "savings)",
+    "[x]",
+    "{y}",
+    "col:savings",
+    "^savings",
+    "😀 savings 🚀",
+    "\x00",
+    "\\",
+    "%_",
+    "' OR 1=1 --",
+    "savings " * 250,
+    "é à ü savings",
+    "1.8%",
+    "£4.6m",
 ]
 
 
@@ -106,10 +128,15 @@ def test_repeated_queries_are_served_from_the_cache(kb):
 
 def test_new_documents_are_seen_without_a_restart(kb, store, embedder):
     from conftest import build_corpus
+
     from kb.models import DocumentMeta
 
     assert not kb.search("Inverclyde consultancy fees", k=3, mode="keyword")
-    extra = [(DocumentMeta("inverclyde", "Inverclyde", "P", 2026, "case-study"),
-              [("Inverclyde paid consultancy fees of £650k.", None, "Fees")])]
+    extra = [
+        (
+            DocumentMeta("inverclyde", "Inverclyde", "P", 2026, "case-study"),
+            [("Inverclyde paid consultancy fees of £650k.", None, "Fees")],
+        )
+    ]
     build_corpus(store, embedder, extra)
     assert kb.search("Inverclyde consultancy fees", k=1)[0].document.id == "inverclyde"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import SMALL_CORPUS
 from conftest import build_corpus
+
 from kb.errors import ModelMismatch
 from kb.errors import NotFound
 from kb.models import Chunk
@@ -38,7 +38,12 @@ def test_replace_swaps_all_passages(store, embedder):
     meta = SMALL_CORPUS[2][0]
     chunk = Chunk("A new text about Tayside.", None, "New", 0, 25, 5)
     replaced = store.put_document(
-        meta, file_path="", sha256="x", fingerprint="y", text=chunk.text, chunks=[chunk],
+        meta,
+        file_path="",
+        sha256="x",
+        fingerprint="y",
+        text=chunk.text,
+        chunks=[chunk],
         embeddings=embedder.embed([chunk.text]),
     )
     assert replaced is True
@@ -52,8 +57,15 @@ def test_a_failed_write_changes_nothing(store, embedder):
     meta = DocumentMeta("tayside", "Broken", "x", 2020, "report")
     chunk = Chunk("text", None, "", 0, 4, 1)
     with pytest.raises(ValueError):
-        store.put_document(meta, file_path="", sha256="", fingerprint="", text="text",
-                           chunks=[chunk, chunk], embeddings=embedder.embed(["text"]))
+        store.put_document(
+            meta,
+            file_path="",
+            sha256="",
+            fingerprint="",
+            text="text",
+            chunks=[chunk, chunk],
+            embeddings=embedder.embed(["text"]),
+        )
     assert store.get_document("tayside").meta.title == "Tayside Contracts"
     assert store.check() == []
 
@@ -77,8 +89,9 @@ def test_a_second_model_is_refused(store, embedder):
 
 def test_metadata_update_keeps_passages(store, embedder):
     build_corpus(store, embedder)
-    meta = DocumentMeta("tayside", "Tayside Contracts (renamed)", "P", 2025, "case-study", "",
-                        ("tayside",))
+    meta = DocumentMeta(
+        "tayside", "Tayside Contracts (renamed)", "P", 2025, "case-study", "", ("tayside",)
+    )
     store.update_metadata(meta)
     assert store.get_document("tayside").meta == meta
     assert store.passages_of("tayside")[0].text.startswith("Tayside Contracts is governed")

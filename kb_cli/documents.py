@@ -160,7 +160,7 @@ def check(settings: Settings) -> None:
             f"The vector index holds {len(index)} vectors, but the store has "
             f"{store.count_vectors()} (passages and their sentences)."
         )
-    problems.extend(_myth_problems(settings, store))
+    problems.extend(_myth_problems(settings, store, missing_ok=True))
     if problems:
         raise KBError(" ".join(problems))
     click.echo(
@@ -169,7 +169,7 @@ def check(settings: Settings) -> None:
     )
 
 
-def _myth_problems(settings: Settings, store) -> list[str]:
+def _myth_problems(settings: Settings, store, missing_ok: bool = False) -> list[str]:
     """Pinned myth quotes that no longer match a passage (once the myths module exists)."""
     try:
         from kb.myths import check_pinned
@@ -178,4 +178,4 @@ def _myth_problems(settings: Settings, store) -> list[str]:
         return []
     if not settings.myths_path.exists():
         return []
-    return check_pinned(load_myths(settings.myths_path), store)
+    return check_pinned(load_myths(settings.myths_path), store, missing_ok=missing_ok)

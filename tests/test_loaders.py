@@ -186,7 +186,7 @@ def test_docx_headings_paragraphs_and_tables(tmp_path):
     loaded = load_file(write(tmp_path, "report.docx", make_docx()))
     assert loaded.title == "The front line starts here"
     assert [(b.text, b.section, b.page) for b in loaded.blocks] == [
-        ("Opening words.", "", None),
+        ("Opening words.", "The front line starts here", None),
         ("Sharing services rarely saves money.", "Exposing the myths > Back office", None),
         ("Council | Saving", "Exposing the myths > Back office", None),
         ("Tayside | £0", "Exposing the myths > Back office", None),
@@ -260,7 +260,7 @@ def test_html_drops_furniture_and_keeps_sections(tmp_path):
     loaded = load_file(write(tmp_path, "page.html", HTML))
     assert loaded.title == "Shared services"
     assert [(b.text, b.section) for b in loaded.blocks] == [
-        ("Intro bold words. Same block.", ""),
+        ("Intro bold words. Same block.", "Shared services"),
         ("One item", "Costs"),
         ("Two items", "Costs"),
         ("Cell A", "Costs > Detail"),
@@ -306,7 +306,7 @@ def test_markdown_sections_pages_and_inline_text(tmp_path):
     loaded = load_file(write(tmp_path, "report.md", MARKDOWN))
     assert loaded.title == "The front line starts here"
     assert [(b.text, b.page, b.section) for b in loaded.blocks] == [
-        ("A report, 2012", None, ""),
+        ("A report, 2012", None, "The front line starts here"),
         ("Intro with bold, stress and a link.", "4", "Exposing the myths"),
         ("First item continues here.", "4", "Exposing the myths > Back office"),
         ("Second item", "4", "Exposing the myths > Back office"),

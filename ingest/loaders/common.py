@@ -85,7 +85,9 @@ def assemble(items: list[Heading | Block]) -> tuple[list[Block], str | None]:
     blocks: list[Block] = []
     for item in items:
         if isinstance(item, Block):
-            path = SECTION_SEPARATOR.join(h.text for h in stack)
+            # Text before the first section (a cover line, a standfirst) is cited under the
+            # document's title rather than under no section at all.
+            path = SECTION_SEPARATOR.join(h.text for h in stack) or (title or "")
             blocks.append(replace(item, section=path))
         elif item.text and item is not title_heading and item.level > 0:
             while stack and stack[-1].level >= item.level:

@@ -1,0 +1,186 @@
+"""`kb ingest`, `kb add`, `kb list`, `kb remove`, `kb check` end to end, with the fake embedder."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+from conftest import ROOT
+
+from kb.store import Store
+from kb_cli.main import cli
+
+
+@pytest.fixture
+def kb_run(tmp_path):
+    """Run `kb` in-process against a fresh data folder; returns (result, data_dir)."""
+    data = tmp_path / "data"
+
+    def run(*args: str):
+        runner = CliRunner()
+        result = runner.invoke(
+            cli, ["--data-dir", str(data), "--embedder", "hashing", *args], catch_exceptions=False
+        )
+        return result
+
+    run.data = data
+    return run
+
+
+def _write(path, text):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _markdown(tmp_path, name="note.md", body="Shared services save little money."):
+    return _write(tmp_path / name, f"# A note\n\n<!-- page 2 -->\n\n## Findings\n\n{body}\n")
+
+
+def test_catalog_ingest_is_idempotent_and_complete(kb_run):
+    first = kb_run("ingest")
+    assert first.exit_code == 0, first.output
+    assert "12 added" in first.output
+    second = kb_run("ingest")
+    assert "0 added" in second.output and "12 unchanged" in second.output
+    listing = kb_run("list")
+    assert "front-line-starts-here" in listing.output and "report" in listing.output
+    check = kb_run("check")
+    assert check.exit_code == 0 and check.output.startswith("OK: 12 documents")
+    store = Store(kb_run.data / "kb.sqlite3")
+    report = store.passages_of("front-line-starts-here")
+    assert report and all(p.page and p.section for p in report)
+
+
+def test_changed_file_replaces_its_passages(kb_run, tmp_path):
+    path = _markdown(tmp_path)
+    assert "1 added" in kb_run("ingest", str(path)).output
+    _markdown(tmp_path, body="Tayside Contracts is a joint committee.")
+    result = kb_run("ingest", str(path))
+    assert "1 replaced" in result.output
+    store = Store(kb_run.data / "kb.sqlite3")
+    texts = " ".join(p.text for p in store.passages_of("note"))
+    assert "Tayside" in texts and "save little" not in texts
+    assert kb_run("check").exit_code == 0
+
+
+def test_remove(kb_run, tmp_path):
+    kb_run("ingest", str(_markdown(tmp_path)))
+    result = kb_run("remove", "note")
+    assert result.exit_code == 0 and "Removed note" in result.output
+    missing = kb_run("remove", "note")
+    assert missing.exit_code == 1
+    assert "There is no document with id 'note'." in missing.output
+    assert "Traceback" not in missing.output
+
+
+BAD_FILES = {
+    "missing.pdf": None,
+    "empty.txt": b"",
+    "notes.xyz": b"some text",
+    "fake.pdf": b"just text, not a PDF at all",
+    "corrupt.pdf": b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\ngarbage",
+    "junk.docx": b"PK\x03\x04 not really a zip",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
+def test_bad_input_is_one_sentence_and_changes_nothing(kb_run, tmp_path, name):
+    good = _markdown(tmp_path)
+    kb_run("ingest", str(good))
+    before = Store(kb_run.data / "kb.sqlite3").generation()
+    bad = tmp_path / name
+    if BAD_FILES[name] is not None:
+        bad.write_bytes(BAD_FILES[name])
+    alone = kb_run("ingest", str(bad))
+    assert alone.exit_code == 1, alone.output
+    failed = [line for line in alone.output.splitlines() if line.startswith("failed:")]
+    assert len(failed) == 1 and name in failed[0]
+    assert "Traceback" not in alone.output
+    assert Store(kb_run.data / "kb.sqlite3").generation() == before
+    # With a good file in the same run, the good one still goes in.
+    other = _markdown(tmp_path, "other.md", "Christie said prevention matters.")
+    mixed = kb_run("ingest", str(bad), str(other))
+    assert "1 added" in mixed.output and "1 failed" in mixed.output
+    assert kb_run("check").exit_code == 0
+
+
+def test_add_with_metadata_and_bad_metadata(kb_run, tmp_path):
+    path = _markdown(tmp_path)
+    ok = kb_run(
+        "add",
+        str(path),
+        "--title",
+        "A note",
+        "--publisher",
+        "Us",
+        "--year",
+        "2024",
+        "--kind",
+        "briefing",
+        "--tag",
+        "savings",
+    )
+    assert ok.exit_code == 0, ok.output
+    assert "a-note" in kb_run("list").output
+    bad = kb_run(
+        "add",
+        str(path),
+        "--title",
+        "A note",
+        "--publisher",
+        "Us",
+        "--year",
+        "20245",
+        "--kind",
+        "briefing",
+    )
+    assert bad.exit_code == 1 and "not a year" in bad.output
+
+
+def test_search_json_shape(kb_run):
+    kb_run("ingest")
+    result = kb_run("search", "savings from back office sharing", "--json", "-k", "3")
+    import json
+
+    data = json.loads(result.output)
+    first = data["results"][0]
+    assert set(first) >= {
+        "text",
+        "page",
+        "section",
+        "score",
+        "highlights",
+        "document",
+        "citation",
+        "url",
+    }
+    assert set(first["citation"]) == {"short", "harvard"}
+    empty = kb_run("search", "   ")
+    assert empty.exit_code == 1 and "empty" in empty.output
+
+
+@pytest.mark.slow
+def test_sigkill_half_way_leaves_a_consistent_store(tmp_path):
+    """Kill `kb ingest` while it writes; `kb check` passes and the next run completes."""
+    data = tmp_path / "data"
+    env = {**os.environ, "KB_EMBEDDER": "hashing", "KB_DATA_DIR": str(data)}
+    kb = [sys.executable, "-c", "from kb_cli.main import main; main()"]
+    for delay in (0.8, 1.2, 1.6):
+        proc = subprocess.Popen(
+            [*kb, "ingest"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        check = subprocess.run([*kb, "check"], cwd=ROOT, env=env, capture_output=True, text=True)
+        assert check.returncode == 0, check.stderr
+    done = subprocess.run([*kb, "ingest"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "0 failed" in done.stdout
+    final = subprocess.run([*kb, "check"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert final.stdout.startswith("OK: 12 documents"), final.stdout + final.stderr

@@ -13,12 +13,17 @@ from kb.errors import QueryError
 
 MAX_QUERY_CHARS = 2000
 
-# Words too common to help keyword ranking. Kept short on purpose: domain words like "office",
-# "service" and "shared" carry meaning here and are weighted by bm25's idf instead.
+# Common English function words (a usual stop list, without "not"): in an OR query they add
+# score to passages that share nothing but "more" or "one" with the question. Domain words like
+# "office", "service" and "shared" are kept and weighted by bm25's idf instead.
 STOPWORDS = frozenset(
-    """a an and are as at be been but by can do does for from had has have how i if in into is
-    it its of on or our so such than that the their them then there these they this to was we
-    were what when where which who why will with would you your about""".split()
+    """a about above after again against all am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further
+    had has have having he her here hers herself him himself his how i if in into is it its itself
+    just me more most my myself no nor now of off on once one only or other our ours ourselves out
+    over own same she should so some such than that the their theirs them themselves then there
+    these they this those through to too under until up very was we were what when where which
+    while who whom why will with would you your yours yourself yourselves""".split()
 )
 
 _TERM = re.compile(r"\w+", re.UNICODE)

@@ -56,7 +56,7 @@ class SearchSettings:
     candidates: int = 50
     rrf_k: int = 10
     semantic_weight: float = 1.0
-    keyword_weight: float = 1.5
+    keyword_weight: float = 1.75
 
 
 class KnowledgeBase:

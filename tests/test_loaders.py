@@ -164,6 +164,21 @@ def test_pdf_page_limit(tmp_path):
 # --- DOCX -----------------------------------------------------------------------------------
 
 
+def content(blocks):
+    """The blocks that are not headings (each heading is also a block opening its section)."""
+    return [b for b in blocks if b.text != b.section.rsplit(" > ", 1)[-1]]
+
+
+def test_headings_are_blocks_that_open_their_sections(tmp_path):
+    text = "# Title\n\nCover line.\n\n## Costs\n\n<!-- page 4 -->\n\nText.\n"
+    loaded = load_file(write(tmp_path, "h.md", text.encode()))
+    assert [(b.text, b.page, b.section) for b in loaded.blocks] == [
+        ("Cover line.", "4", "Costs"),
+        ("Costs", "4", "Costs"),
+        ("Text.", "4", "Costs"),
+    ]
+
+
 def make_docx() -> bytes:
     document = docx.Document()
     document.add_heading("The front line starts here", 0)
@@ -185,8 +200,8 @@ def make_docx() -> bytes:
 def test_docx_headings_paragraphs_and_tables(tmp_path):
     loaded = load_file(write(tmp_path, "report.docx", make_docx()))
     assert loaded.title == "The front line starts here"
-    assert [(b.text, b.section, b.page) for b in loaded.blocks] == [
-        ("Opening words.", "The front line starts here", None),
+    assert [(b.text, b.section, b.page) for b in content(loaded.blocks)] == [
+        ("Opening words.", "Exposing the myths", None),
         ("Sharing services rarely saves money.", "Exposing the myths > Back office", None),
         ("Council | Saving", "Exposing the myths > Back office", None),
         ("Tayside | £0", "Exposing the myths > Back office", None),
@@ -259,8 +274,8 @@ line 2</pre><!-- a comment --><aside>Related links</aside>
 def test_html_drops_furniture_and_keeps_sections(tmp_path):
     loaded = load_file(write(tmp_path, "page.html", HTML))
     assert loaded.title == "Shared services"
-    assert [(b.text, b.section) for b in loaded.blocks] == [
-        ("Intro bold words. Same block.", "Shared services"),
+    assert [(b.text, b.section) for b in content(loaded.blocks)] == [
+        ("Intro bold words. Same block.", "Costs"),
         ("One item", "Costs"),
         ("Two items", "Costs"),
         ("Cell A", "Costs > Detail"),
@@ -305,8 +320,8 @@ Text on page five.
 def test_markdown_sections_pages_and_inline_text(tmp_path):
     loaded = load_file(write(tmp_path, "report.md", MARKDOWN))
     assert loaded.title == "The front line starts here"
-    assert [(b.text, b.page, b.section) for b in loaded.blocks] == [
-        ("A report, 2012", None, "The front line starts here"),
+    assert [(b.text, b.page, b.section) for b in content(loaded.blocks)] == [
+        ("A report, 2012", "4", "Exposing the myths"),
         ("Intro with bold, stress and a link.", "4", "Exposing the myths"),
         ("First item continues here.", "4", "Exposing the myths > Back office"),
         ("Second item", "4", "Exposing the myths > Back office"),
@@ -318,7 +333,7 @@ def test_markdown_sections_pages_and_inline_text(tmp_path):
 def test_markdown_with_several_h1s_uses_them_as_sections(tmp_path):
     text = "# Part one\n\nAlpha.\n\n## Detail\n\nBeta.\n\n# Part two\n\nGamma.\n"
     loaded = load_file(write(tmp_path, "parts.markdown", text))
-    assert [(b.text, b.section) for b in loaded.blocks] == [
+    assert [(b.text, b.section) for b in content(loaded.blocks)] == [
         ("Alpha.", "Part one"),
         ("Beta.", "Part one > Detail"),
         ("Gamma.", "Part two"),

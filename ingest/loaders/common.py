@@ -84,13 +84,33 @@ def assemble(items: list[Heading | Block]) -> tuple[list[Block], str | None]:
     stack: list[Heading] = []
     blocks: list[Block] = []
     for item in items:
-        if isinstance(item, Block):
-            # Text before the first section (a cover line, a standfirst) is cited under the
-            # document's title rather than under no section at all.
-            path = SECTION_SEPARATOR.join(h.text for h in stack) or (title or "")
-            blocks.append(replace(item, section=path))
-        elif item.text and item is not title_heading and item.level > 0:
+        if isinstance(item, Heading) and item.text and item is not title_heading and item.level > 0:
             while stack and stack[-1].level >= item.level:
                 stack.pop()
             stack.append(item)
-    return blocks, title
+            # The heading is text of the document too: it opens its section's first passage, so
+            # a passage can be found (and quoted) by the words of its heading.
+            path = SECTION_SEPARATOR.join(h.text for h in stack)
+            if not any(b.section for b in blocks):
+                # Text before the first heading (a cover line, a standfirst) is read as the
+                # start of the first section, rather than a stray passage of its own.
+                blocks = [replace(b, section=path) for b in blocks]
+            blocks.append(Block(text=item.text, page=None, section=path))
+        elif isinstance(item, Block):
+            path = SECTION_SEPARATOR.join(h.text for h in stack)
+            blocks.append(replace(item, section=path))
+    if not stack and title:
+        # A document with no sections at all: cite its text under the title.
+        blocks = [replace(b, section=title) for b in blocks]
+    return _pages_for_headings(blocks), title
+
+
+def _pages_for_headings(blocks: list[Block]) -> list[Block]:
+    """A heading is printed on the page of the text that follows it (or precedes it, last)."""
+    result = list(blocks)
+    following = None
+    for i in range(len(result) - 1, -1, -1):
+        if result[i].page is None and following is not None:
+            result[i] = replace(result[i], page=following)
+        following = result[i].page if result[i].page is not None else following
+    return result

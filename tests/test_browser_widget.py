@@ -82,8 +82,11 @@ def chromium() -> tuple[str, str]:
 
 
 @pytest.fixture(scope="module")
-def branch_site(tmp_path_factory):
-    """(origin, folder): a static site on its own port serving whatever the test writes."""
+def branch_site(tmp_path_factory, chromium):
+    """(origin, folder): a static site on its own port serving whatever the test writes.
+
+    Asks for `chromium` first so that, without a browser, nothing is started before the skip.
+    """
     folder = tmp_path_factory.mktemp("branch-site")
     (folder / "branch.css").write_text(BRANCH_CSS)
     handler = functools.partial(_QuietHandler, directory=str(folder))

@@ -16,6 +16,7 @@ from web import api
 from web import cors
 from web import embed
 from web import errors
+from web import myths
 from web import pages
 from web import ratelimit
 from web import render
@@ -74,6 +75,7 @@ def create_app(config: dict | None = None, kb: KnowledgeBase | None = None) -> F
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(embed.bp)
+    myths.init_app(app)  # app.extensions["myths"] and the /myths pages and API
     errors.init_app(app)
     cors.init_app(app)
     ratelimit.init_app(app)

@@ -18,6 +18,8 @@ from kb.serialize import document_to_dict
 from kb.serialize import hit_to_dict
 from kb.serialize import passage_to_dict
 from web.extensions import current_kb
+from web.myths import match_query
+from web.myths import match_to_dict
 from web.openapi import openapi_document
 from web.params import parse_search
 
@@ -37,7 +39,9 @@ def search():
     started = perf_counter()
     hits = current_kb().search(wanted.query, k=wanted.k, filters=wanted.filters, mode=wanted.mode)
     took_ms = round((perf_counter() - started) * 1000, 1)
-    return {"query": wanted.query, "results": [hit_to_dict(h) for h in hits], "took_ms": took_ms}
+    results = [hit_to_dict(h) for h in hits]
+    myth = match_to_dict(match_query(wanted.query))  # the myth the query is close to, or None
+    return {"query": wanted.query, "results": results, "took_ms": took_ms, "myth": myth}
 
 
 @bp.get("/documents")

@@ -83,7 +83,7 @@ def embed():
             results=results,
             more_url=more_url,
             home_url=url_for("pages.search", _external=True),
-            hidden_fields=_hidden_fields(request.args),
+            hidden_fields=_hidden_fields(request.args, options),
             max_chars=config["MAX_QUERY_CHARS"],
             **options,
             **context,
@@ -102,16 +102,21 @@ def embed_options(args: MultiDict) -> dict:
     }
 
 
-def _hidden_fields(args: MultiDict) -> list[tuple[str, str]]:
-    """The options to keep when the form is sent again (everything but q)."""
-    keep = ("k", "kind", "tag", "doc", "mode", "year_from", "year_to", "theme")
-    keep += ("placeholder", "label")
-    return [
+def _hidden_fields(args: MultiDict, options: dict) -> list[tuple[str, str]]:
+    """The options to keep when the form is sent again (everything but q), as given."""
+    fields = [
         (name, value[:MAX_OPTION_CHARS])
-        for name in keep
+        for name in ("k", "kind", "tag", "doc", "mode", "year_from", "year_to")
         for value in args.getlist(name)[:50]
         if value.strip()
     ]
+    if options["theme"] != "light":
+        fields.append(("theme", options["theme"]))
+    if options["label"] != DEFAULT_LABEL:
+        fields.append(("label", options["label"]))
+    if options["placeholder"]:
+        fields.append(("placeholder", options["placeholder"]))
+    return fields
 
 
 def best_sentence(text: str, spans: tuple[Span, ...] | list[Span]) -> dict:

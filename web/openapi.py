@@ -16,7 +16,7 @@ def _json(schema: dict, description: str) -> dict:
 def _errors(*codes: int) -> dict:
     texts = {
         400: "A parameter is missing or invalid; the message names it.",
-        404: "No such document or passage.",
+        404: "No such document, passage or myth.",
         405: "Only GET (and HEAD) are allowed.",
         429: "Too many searches from this address; Retry-After gives the seconds to wait.",
         503: "The store cannot be used right now.",
@@ -109,7 +109,7 @@ def _schemas() -> dict:
             "properties": {
                 "start": {"type": "integer"},
                 "end": {"type": "integer"},
-                "kind": {"type": "string", "enum": ["sentence", "term"]},
+                "kind": {"type": "string", "enum": ["sentence", "term", "quote"]},
             },
         },
         "Hit": {
@@ -134,8 +134,13 @@ def _schemas() -> dict:
                 "query": {"type": "string"},
                 "results": {"type": "array", "items": _ref("Hit")},
                 "took_ms": {"type": "number"},
+                "myth": {
+                    "oneOf": [_ref("MythMatch"), {"type": "null"}],
+                    "description": "The myth the query is close to, if any (see /api/myths).",
+                },
             },
         },
+        **_myth_schemas(string_list, nullable_str),
         "PassageDetail": {
             "allOf": [_ref("Passage")],
             "type": "object",
@@ -153,6 +158,46 @@ def _schemas() -> dict:
                 "passages": {"type": "integer"},
                 "model": {"type": "string"},
                 "embedder": {"type": "string"},
+            },
+        },
+    }
+
+
+def _myth_schemas(string_list: dict, nullable_str: dict) -> dict:
+    pinned = {
+        "type": "object",
+        "properties": {"document_id": {"type": "string"}, "quote": {"type": "string"}},
+    }
+    return {
+        "MythMatch": {
+            "type": "object",
+            "required": ["id", "claim", "score"],
+            "properties": {
+                "id": {"type": "string"},
+                "claim": {"type": "string"},
+                "score": {"type": "number", "description": "Cosine similarity to the query."},
+            },
+        },
+        "Evidence": {
+            "allOf": [_ref("Hit")],
+            "type": "object",
+            "description": "A passage answering a myth; pinned quotes first, then search hits.",
+            "properties": {
+                "pinned": {"type": "boolean"},
+                "quote": {**nullable_str, "description": "The pinned quote; null if found."},
+                "score": {"type": ["number", "null"]},
+            },
+        },
+        "Myth": {
+            "type": "object",
+            "required": ["id", "claim", "answer", "evidence"],
+            "properties": {
+                "id": {"type": "string"},
+                "claim": {"type": "string"},
+                "answer": {"type": "string"},
+                "queries": string_list,
+                "pinned": {"type": "array", "items": pinned},
+                "evidence": {"type": "array", "items": _ref("Evidence")},
             },
         },
     }
@@ -209,6 +254,25 @@ def openapi_document(max_k: int, max_chars: int) -> dict:
             404,
             405,
             parameters=_path_param("id", {"type": "integer"}),
+        ),
+        "/api/myths": _get(
+            "The myths, each with its answer and its two strongest quotes as evidence.",
+            _json(
+                {
+                    "type": "object",
+                    "properties": {"myths": {"type": "array", "items": _ref("Myth")}},
+                },
+                "All myths (an empty list when there are none).",
+            ),
+            405,
+        ),
+        "/api/myths/{id}": _get(
+            "One myth with all its evidence: pinned quotes first, then passages found by search.",
+            _json(_ref("Myth"), "The myth."),
+            404,
+            405,
+            503,
+            parameters=_path_param("id", {"type": "string"}),
         ),
         "/api/health": _get("Is the service ready?", _json(_ref("Health"), "Ready."), 503),
         "/api/openapi.json": _get(

@@ -21,6 +21,7 @@ from web.extensions import current_kb
 from web.extensions import current_settings
 from web.facets import facets_from_hits
 from web.facets import facets_from_library
+from web.myths import match_query
 from web.params import SearchRequest
 from web.params import parse_search
 from web.render import citation_text
@@ -70,6 +71,7 @@ def _results(wanted: SearchRequest, library: list[Document]) -> dict:
         "took_ms": took_ms,
         "facets": facets_from_hits(wider, library, wanted.filters),
         "facet_basis": "results",
+        "myth_match": match_query(wanted.query),
     }
 
 

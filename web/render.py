@@ -19,6 +19,7 @@ from kb.models import Span
 
 SENTENCE_OPEN = '<mark class="hl-sentence">'
 TERM_OPEN = '<mark class="hl-term">'
+QUOTE_OPEN = '<mark class="hl-quote">'
 CLOSE = "</mark>"
 
 
@@ -27,37 +28,44 @@ def highlight_html(text: str, spans: Iterable[Span]) -> Markup:
 
     Args:
         text: the passage text (plain, untrusted).
-        spans: character offsets into text; "sentence" spans mark the best sentence, any
-            other kind marks a matched term. Out-of-range or empty spans are ignored.
+        spans: character offsets into text; "sentence" spans mark the best sentence, "quote"
+            spans a myth's pinned quote (kb.myths), any other kind marks a matched term.
+            Out-of-range or empty spans are ignored.
 
     Returns:
         Escaped HTML with properly nested <mark> elements.
     """
     size = len(text)
-    sentences, terms = _split_spans(spans, size)
-    cuts = sorted({0, size, *(p for s in sentences + terms for p in s)})
+    sentences, terms, quotes = _split_spans(spans, size)
+    cuts = sorted({0, size, *(p for s in sentences + terms + quotes for p in s)})
     out: list[str] = []
-    in_sentence = False
+    in_block: str | None = None  # the open tag of the sentence or quote we are inside
     for start, end in pairwise(cuts):
-        covered = _covered(start, end, sentences)
-        if covered != in_sentence:
-            out.append(SENTENCE_OPEN if covered else CLOSE)
-            in_sentence = covered
+        block = None
+        if _covered(start, end, quotes):
+            block = QUOTE_OPEN
+        elif _covered(start, end, sentences):
+            block = SENTENCE_OPEN
+        if block != in_block:
+            out.append((CLOSE if in_block else "") + (block or ""))
+            in_block = block
         piece = str(escape(text[start:end]))
         out.append(f"{TERM_OPEN}{piece}{CLOSE}" if _covered(start, end, terms) else piece)
-    if in_sentence:
+    if in_block:
         out.append(CLOSE)
     return Markup("".join(out))
 
 
-def _split_spans(spans: Iterable[Span], size: int) -> tuple[list, list]:
+def _split_spans(spans: Iterable[Span], size: int) -> tuple[list, list, list]:
     sentences: list[tuple[int, int]] = []
     terms: list[tuple[int, int]] = []
+    quotes: list[tuple[int, int]] = []
     for span in spans:
         start, end = max(0, span.start), min(size, span.end)
         if start < end:
-            (sentences if span.kind == "sentence" else terms).append((start, end))
-    return sentences, terms
+            kinds = {"sentence": sentences, "quote": quotes}
+            kinds.get(span.kind, terms).append((start, end))
+    return sentences, terms, quotes
 
 
 def _covered(start: int, end: int, spans: list[tuple[int, int]]) -> bool:

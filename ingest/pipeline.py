@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable
 from collections.abc import Iterable
 from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 
 from ingest.blocks import LoadedFile
@@ -38,10 +39,15 @@ Progress = Callable[[str, int, int], None]
 
 @dataclass(frozen=True)
 class IngestItem:
-    """A file to take in; without metadata, it is derived from the file (id from its name)."""
+    """A file to take in; without metadata, it is derived from the file (id from its name).
+
+    `loaded` is the file already read by its loader (the upload checks read it before anything
+    is stored); the pipeline then does not read it a second time.
+    """
 
     path: Path
     meta: DocumentMeta | None = None
+    loaded: LoadedFile | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -136,7 +142,7 @@ class Ingestor:
             stored = self.store.get_document(document_id)
             if stored.sha256 == sha256:
                 return Outcome(path, "unchanged", document_id, stored.passage_count)
-        loaded = load_file(path, max_bytes=self.max_bytes)
+        loaded = item.loaded or load_file(path, max_bytes=self.max_bytes)
         on_progress("read", loaded.page_count or 1, loaded.page_count or 1)
         meta = item.meta or _derived_meta(path, document_id, loaded)
         text, chunks = split_blocks(loaded.blocks)
@@ -183,6 +189,7 @@ class Ingestor:
         texts = [embedding_text(meta, chunk) for chunk in chunks]
         texts += [text for group in sentences for text in group]
         parts = []
+        on_progress("embed", 0, len(texts))  # the total is known before the first batch
         for start in range(0, len(texts), self.batch_size):
             parts.append(self.embedder.embed(texts[start : start + self.batch_size]))
             on_progress("embed", min(start + self.batch_size, len(texts)), len(texts))

@@ -33,6 +33,20 @@ class FileTooLarge(IngestError):
     """The file is bigger than the configured limit."""
 
 
+class DuplicateDocument(IngestError):
+    """The very same file (by sha256) is already stored as another document.
+
+    Attributes:
+        document_id: the id of the document that holds it.
+        title: that document's title.
+    """
+
+    def __init__(self, message: str, document_id: str, title: str) -> None:
+        super().__init__(message)
+        self.document_id = document_id
+        self.title = title
+
+
 class CatalogError(KBError):
     """The corpus catalog is missing, malformed or names a file that is not there."""
 
@@ -51,3 +65,7 @@ class StoreError(KBError):
 
 class ModelMismatch(StoreError):
     """The stored vectors came from another embedding model: re-embed before searching."""
+
+
+class AccountError(KBError):
+    """A researcher account cannot be created or used as asked (bad name, weak password)."""

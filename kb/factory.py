@@ -10,7 +10,7 @@ from kb.store import Store
 
 
 def open_store(settings: Settings) -> Store:
-    return Store(settings.db_path)
+    return Store(settings.db_path, busy_timeout=settings.busy_timeout)
 
 
 def open_knowledge_base(settings: Settings, embedder: Embedder | None = None) -> KnowledgeBase:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 
 import faiss
@@ -55,6 +56,8 @@ class VectorIndex:
         self.hnsw_threshold = hnsw_threshold
         self._index: faiss.Index | None = None
         self.generation = -1
+        # A server's threads all notice a new generation at once; one of them rebuilds.
+        self._lock = threading.Lock()
 
     @property
     def info_path(self) -> Path:
@@ -74,12 +77,17 @@ class VectorIndex:
         generation = self.store.generation()
         if self._index is not None and self.generation == generation:
             return self._index
-        index = self._load(generation)
-        if index is None:
-            index = self._build()
-            self._save(index, generation)
-        self._index, self.generation = index, generation
-        return index
+        with self._lock, self.store.snapshot():
+            # One committed state throughout: a write landing mid-build cannot mix in.
+            generation = self.store.generation()
+            if self._index is not None and self.generation == generation:
+                return self._index
+            index = self._load(generation)
+            if index is None:
+                index = self._build()
+                self._save(index, generation)
+            self._index, self.generation = index, generation
+            return index
 
     def _load(self, generation: int) -> faiss.Index | None:
         try:
@@ -99,11 +107,12 @@ class VectorIndex:
         return index
 
     def _save(self, index: faiss.Index, generation: int) -> None:
-        # Write to temporary names, then rename: a crash never leaves a half-written index.
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp_index = self.path.with_name(self.path.name + ".tmp")
-        tmp_info = self.info_path.with_name(self.info_path.name + ".tmp")
+        # Write to temporary names, then rename: a crash never leaves a half-written index. The
+        # names are this process's own, as several server processes may save at once.
+        tmp_index = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        tmp_info = self.info_path.with_name(f"{self.info_path.name}.{os.getpid()}.tmp")
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             faiss.write_index(index, str(tmp_index))
             tmp_info.write_text(
                 json.dumps(

@@ -125,10 +125,11 @@ class KnowledgeBase:
             rankings["keyword"] = self._keyword(terms, n, filters)
         fused = self._fuse(rankings)
         passages = self.store.passages_by_id([pid for pid, _ in fused])
+        # A passage that another process replaced since the index was read is gone: skip it.
         ranked = [
             (passages[pid], score)
             for pid, score in fused
-            if not is_reference_section(passages[pid].section)
+            if pid in passages and not is_reference_section(passages[pid].section)
         ]
         chosen = collapse_overlaps(ranked, k)
         return self._hits(chosen, terms, rankings)
@@ -180,7 +181,9 @@ class KnowledgeBase:
         }
         hits = []
         for passage, score in chosen:
-            document = documents[passage.document_id]
+            document = documents.get(passage.document_id)
+            if document is None:
+                continue  # removed by another process between the two reads
             ranks = {m: pos[passage.id] for m, pos in positions.items() if passage.id in pos}
             hits.append(
                 Hit(

@@ -19,6 +19,7 @@ class Settings:
         embedder: "minilm" (the real model) or "hashing" (fast stand-in for tests).
         hnsw_threshold: passage count from which FAISS search is approximate.
         max_upload_bytes: the largest file accepted.
+        busy_timeout: seconds a write waits for another process's write before failing.
     """
 
     data_dir: Path
@@ -26,6 +27,7 @@ class Settings:
     embedder: str = "minilm"
     hnsw_threshold: int = DEFAULT_HNSW_THRESHOLD
     max_upload_bytes: int = 50 * 1024 * 1024
+    busy_timeout: float = 30.0
 
     @property
     def db_path(self) -> Path:
@@ -49,7 +51,8 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
-        """Settings from KB_DATA_DIR, KB_CORPUS_DIR, KB_EMBEDDER (defaults: ./data, ./corpus)."""
+        """Settings from KB_DATA_DIR, KB_CORPUS_DIR, KB_EMBEDDER (defaults: ./data, ./corpus),
+        KB_HNSW_THRESHOLD, KB_MAX_UPLOAD_BYTES and KB_BUSY_TIMEOUT (seconds)."""
         env = os.environ if environ is None else environ
         return cls(
             data_dir=Path(env.get("KB_DATA_DIR", "data")),
@@ -57,4 +60,5 @@ class Settings:
             embedder=env.get("KB_EMBEDDER", "minilm"),
             hnsw_threshold=int(env.get("KB_HNSW_THRESHOLD", DEFAULT_HNSW_THRESHOLD)),
             max_upload_bytes=int(env.get("KB_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)),
+            busy_timeout=float(env.get("KB_BUSY_TIMEOUT", 30.0)),
         )

@@ -80,6 +80,9 @@ CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(
 );
 """
 
+_SCHEMA_OBJECTS = frozenset(
+    {"meta", "documents", "passages", "passages_by_document", "sentence_vectors", "passages_fts"}
+)
 _PASSAGE_COLUMNS = (
     "id, document_id, ordinal, text, page, section, char_start, char_end, token_count"
 )
@@ -118,9 +121,36 @@ class Store:
         # One connection per thread: a web server's threads must not share a transaction.
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
-        self._conn.executescript(_SCHEMA)
-        self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
-        self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
+        try:
+            # Only a new (or older) database needs writing to: opening one that is ready must not
+            # wait for another process's write (a server starting while `kb ingest` runs).
+            if not self._schema_ready():
+                self._conn.executescript(_SCHEMA)
+                self._conn.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,)
+                )
+                self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
+        except sqlite3.OperationalError as exc:
+            raise self._write_error(exc) from exc
+
+    def _schema_ready(self) -> bool:
+        names = {row[0] for row in self._conn.execute("SELECT name FROM sqlite_master")}
+        if not _SCHEMA_OBJECTS <= names:
+            return False
+        keys = self._conn.execute("SELECT COUNT(*) FROM meta WHERE key IN ('schema', 'generation')")
+        return keys.fetchone()[0] == 2
+
+    def _write_error(self, exc: sqlite3.OperationalError) -> StoreError:
+        """One sentence for what SQLite said when a write failed (it was rolled back)."""
+        said = str(exc).lower()
+        if "locked" in said or "busy" in said:
+            return StoreError(
+                f"The database is busy with another writer and stayed locked for "
+                f"{self._busy_timeout:g} seconds; try again when that work finishes."
+            )
+        if "full" in said:
+            return StoreError(f"The disk is full at {self.path.parent}; nothing was written.")
+        return StoreError(f"The database {self.path} could not be written ({exc}).")
 
     @property
     def _conn(self) -> sqlite3.Connection:
@@ -139,6 +169,8 @@ class Store:
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.DatabaseError as exc:
+            if "locked" in str(exc):  # another writer holds it (switching a new file to WAL)
+                raise self._write_error(exc) from exc
             raise StoreError(f"The database {self.path} cannot be opened: {exc}.") from exc
         return conn
 
@@ -147,6 +179,12 @@ class Store:
             conn.close()
         self._connections.clear()
         self._local = threading.local()
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection, for the tables other kb modules keep beside the documents
+        (kb.users, kb.jobs, kb.audit). Their writes do not bump the generation: no passage or
+        vector changed, so no index needs reloading."""
+        return self._conn
 
     # -- transactions -------------------------------------------------------------------------
 
@@ -157,10 +195,7 @@ class Store:
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            raise StoreError(
-                f"The database is busy with another writer and stayed locked for "
-                f"{self._busy_timeout:g} seconds; try again when that work finishes."
-            ) from exc
+            raise self._write_error(exc) from exc
         try:
             yield conn
             conn.execute(
@@ -168,10 +203,37 @@ class Store:
             )
             conn.execute("COMMIT")
         except BaseException as exc:
-            conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.OperationalError) and "disk" in str(exc).lower():
-                raise StoreError(f"The disk is full; nothing was written ({exc}).") from exc
+            # SQLite may have rolled back already (a full disk does that): ROLLBACK would fail.
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    self._discard(conn)  # closing the connection rolls back what is left
+            if isinstance(exc, sqlite3.OperationalError):
+                raise self._write_error(exc) from exc
             raise
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads inside the block all see one committed state (a read transaction)."""
+        conn = self._conn
+        if conn.in_transaction:
+            yield
+            return
+        conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+
+    def _discard(self, conn: sqlite3.Connection) -> None:
+        """Close this thread's connection; the next use opens a fresh one."""
+        conn.close()
+        if conn in self._connections:
+            self._connections.remove(conn)
+        if getattr(self._local, "conn", None) is conn:
+            del self._local.conn
 
     # -- settings recorded with the vectors ---------------------------------------------------
 
@@ -373,6 +435,8 @@ class Store:
         return self._conn.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
 
     def get_passage(self, passage_id: int) -> Passage:
+        if not 0 < passage_id < 1 << 63:  # beyond SQLite's integers (an id typed into a URL)
+            raise NotFound(f"There is no passage with id {passage_id}.")
         row = self._conn.execute(
             f"SELECT {_PASSAGE_COLUMNS} FROM passages WHERE id = ?", (passage_id,)
         ).fetchone()

@@ -6,10 +6,8 @@ from pathlib import Path
 
 import click
 
-from kb.errors import CatalogError
 from kb.errors import KBError
 from kb.factory import open_store
-from kb.models import DocumentMeta
 from kb.settings import Settings
 from kb_cli.main import cli
 from kb_cli.output import echo_json
@@ -36,6 +34,11 @@ def _run(settings: Settings, items: list) -> list:
     ingestor = _ingestor(settings)
     with tqdm(total=len(items), unit="file", desc="Ingesting", leave=False) as bar:
         outcomes = ingestor.ingest(items, on_outcome=lambda _: bar.update())
+    return _report(settings, ingestor.store, outcomes)
+
+
+def _report(settings: Settings, store, outcomes: list) -> list:
+    """Print the failures and the summary, and build the vector index if anything changed."""
     for outcome in outcomes:
         if outcome.status == "failed":
             click.echo(f"failed: {outcome.path.name}: {outcome.reason}", err=True)
@@ -45,7 +48,7 @@ def _run(settings: Settings, items: list) -> list:
     if counts["added"] or counts["replaced"]:
         from kb.index import VectorIndex
 
-        VectorIndex(ingestor.store, settings.index_path, settings.hnsw_threshold).ensure_fresh()
+        VectorIndex(store, settings.index_path, settings.hnsw_threshold).ensure_fresh()
     return outcomes
 
 
@@ -91,17 +94,27 @@ def add(
     url: str,
     tags: tuple[str, ...],
 ) -> None:
-    """Add one document with its metadata."""
-    from ingest.pipeline import IngestItem
-    from kb.catalog import slugify
-    from kb.catalog import validate_meta
+    """Add one document with its metadata (the same checks as the upload page)."""
+    from ingest.service import build_meta
+    from ingest.service import ingest_submission
+    from ingest.service import prepare
+    from ingest.service import read_file
 
-    meta = DocumentMeta(document_id or slugify(title), title, publisher, year, kind, url, tags)
-    try:
-        validate_meta(meta)
-    except CatalogError as exc:
-        raise KBError(str(exc)) from exc
-    outcomes = _run(settings, [IngestItem(file, meta)])
+    meta = build_meta(
+        title=title,
+        publisher=publisher,
+        year=year,
+        kind=kind,
+        url=url,
+        tags=tags,
+        document_id=document_id,
+    )
+    limit = settings.max_upload_bytes
+    submission = prepare(
+        open_store(settings), read_file(file, limit), file.name, meta, max_bytes=limit
+    )
+    ingestor = _ingestor(settings)
+    outcomes = _report(settings, ingestor.store, [ingest_submission(ingestor, submission, file)])
     if outcomes[0].status == "failed":
         raise SystemExit(1)
 

@@ -59,6 +59,7 @@ def cli(ctx: click.Context, data_dir: Path, corpus_dir: Path, embedder: str) -> 
         embedder=embedder,
         hnsw_threshold=base.hnsw_threshold,
         max_upload_bytes=base.max_upload_bytes,
+        busy_timeout=base.busy_timeout,
     )
 
 
@@ -71,3 +72,4 @@ from kb_cli import documents  # noqa: E402,F401,I001
 from kb_cli import searching  # noqa: E402,F401,I001
 from kb_cli import myths  # noqa: E402,F401,I001
 from kb_cli import serving  # noqa: E402,F401,I001
+from kb_cli import users  # noqa: E402,F401,I001

@@ -28,7 +28,11 @@ def serve(
     # With the reloader, this process only watches files; the child it starts serves, so only
     # the child pays for loading the model.
     serving_process = not debug or os.environ.get("WERKZEUG_RUN_MAIN") == "true"
-    app = create_app({"SETTINGS": settings, "WARM_UP": serving_process})
+    config = {"SETTINGS": settings, "WARM_UP": serving_process}
+    if not production and "KB_SESSION_COOKIE_SECURE" not in os.environ:
+        # The development server speaks plain HTTP, perhaps to another machine on the network.
+        config["SESSION_COOKIE_SECURE"] = False
+    app = create_app(config)
     if production:
         from waitress import serve as waitress_serve
 

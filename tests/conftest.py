@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -162,3 +163,41 @@ def app(kb, settings):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+# -- researcher accounts (tests/test_accounts.py, tests/test_upload.py) -----------------------
+
+RESEARCHER = "ada"
+PASSWORD = "correct horse battery staple"
+# scrypt (the default) costs ~0.1 s a hash; tests' accounts use a cheap method instead.
+CHEAP_HASH = "pbkdf2:sha256:1000"
+
+
+def csrf_token(client, path: str = "/login") -> str:
+    """The CSRF token in the form on a page (its pair stays in the client's session)."""
+    html = client.get(path).get_data(as_text=True)
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, f"no CSRF field on {path}"
+    return match.group(1)
+
+
+def log_in(client, name: str = RESEARCHER, password: str = PASSWORD):
+    token = csrf_token(client)
+    return client.post("/login", data={"name": name, "password": password, "csrf_token": token})
+
+
+@pytest.fixture
+def researcher(app) -> str:
+    """An account in the app's database; returns its name."""
+    from kb.users import Users
+
+    Users(app.extensions["kb"].store, hash_method=CHEAP_HASH).add(RESEARCHER, PASSWORD)
+    return RESEARCHER
+
+
+@pytest.fixture
+def logged_in(client, researcher):
+    """The test client, logged in as the researcher."""
+    response = log_in(client)
+    assert response.status_code == 303, response.get_data(as_text=True)
+    return client

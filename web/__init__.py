@@ -12,7 +12,9 @@ from kb.factory import open_knowledge_base
 from kb.search import MAX_K
 from kb.search import KnowledgeBase
 from kb.settings import Settings
+from web import admin
 from web import api
+from web import auth
 from web import cors
 from web import embed
 from web import errors
@@ -43,6 +45,18 @@ DEFAULTS: dict[str, Any] = {
     "EMBED_DEFAULT_K": 5,
     # Load the model and index at creation; None means "unless TESTING".
     "WARM_UP": None,
+    # Researcher logins (web/auth.py). SECRET_KEY signs the session cookie: by default it is
+    # made once and kept in the data folder's `secret_key` (0600), shared by all processes.
+    "SECRET_KEY": None,
+    # A login lasts this long; then the session has expired and asks for a new login.
+    "SESSION_HOURS": 8,
+    # The session cookie's Secure flag; None: on, unless TESTING (`kb serve` without
+    # --production, the local development server, turns it off).
+    "SESSION_COOKIE_SECURE": None,
+    # Failed logins allowed per client address and per account, across processes.
+    "LOGIN_RATE_LIMIT": "5 per 15 minutes",
+    # The upload pipeline (web/admin.py); None: one over the knowledge base's store and model.
+    "INGESTOR": None,
 }
 
 
@@ -56,7 +70,8 @@ def create_app(config: dict | None = None, kb: KnowledgeBase | None = None) -> F
             opened from SETTINGS, once for the process.
 
     Returns:
-        The app, with the KnowledgeBase in `app.extensions["kb"]`.
+        The app, with the KnowledgeBase in `app.extensions["kb"]` (and "users", "jobs",
+        "audit", "ingestor", "upload_worker", "myths").
     """
     app = Flask(__name__)
     app.jinja_env.trim_blocks = True
@@ -75,6 +90,8 @@ def create_app(config: dict | None = None, kb: KnowledgeBase | None = None) -> F
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(embed.bp)
+    auth.init_app(app)  # sessions, CSRF and the login guard; /login and /logout
+    admin.init_app(app)  # the ingestor, jobs, audit log and upload worker; /admin pages
     myths.init_app(app)  # app.extensions["myths"] and the /myths pages and API
     errors.init_app(app)
     cors.init_app(app)
@@ -90,6 +107,10 @@ ENV_CONFIG = {
     "KB_CORS_ORIGINS": "CORS_ORIGINS",
     "KB_EMBED_FRAME_ANCESTORS": "EMBED_FRAME_ANCESTORS",
     "KB_SEARCH_RATE_LIMIT": "SEARCH_RATE_LIMIT",
+    "KB_SECRET_KEY": "SECRET_KEY",
+    "KB_SESSION_HOURS": "SESSION_HOURS",
+    "KB_SESSION_COOKIE_SECURE": "SESSION_COOKIE_SECURE",
+    "KB_LOGIN_RATE_LIMIT": "LOGIN_RATE_LIMIT",
 }
 
 

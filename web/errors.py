@@ -14,6 +14,7 @@ from flask import render_template
 from flask import request
 from werkzeug.exceptions import HTTPException
 
+from ingest.service import human_size
 from kb.errors import KBError
 from kb.errors import NotFound
 from kb.errors import QueryError
@@ -21,18 +22,26 @@ from kb.errors import StoreError
 
 TITLES = {
     400: "Bad request",
+    401: "Log in needed",
     404: "Not found",
     405: "Method not allowed",
+    409: "Already there",
     413: "Too large",
+    415: "Unsupported file",
     429: "Too many requests",
     500: "Something went wrong",
     503: "Temporarily unavailable",
 }
 
 
+# Paths whose clients expect JSON whatever went wrong: the API, and the upload progress that
+# the admin pages poll (web/admin.py).
+JSON_PREFIXES = ("/api/", "/admin/jobs/")
+
+
 def wants_json() -> bool:
-    """True for the API's paths, whose clients expect JSON whatever went wrong."""
-    return request.path == "/api" or request.path.startswith("/api/")
+    """True for the API's paths and the admin JSON endpoints."""
+    return request.path == "/api" or request.path.startswith(JSON_PREFIXES)
 
 
 def error_response(message: str, status: int, headers: dict | None = None) -> Response:
@@ -70,12 +79,22 @@ def _http_error(exc: HTTPException):
     message = exc.description or TITLES.get(exc.code, "Error")
     if exc.code == 404:
         message = f"There is nothing at {request.path}."
+    elif exc.code == 413:
+        message = _too_large_message()
     elif exc.code == 405:
         allowed = sorted(getattr(exc, "valid_methods", None) or [])
         headers["Allow"] = ", ".join(allowed)
         usable = [m for m in allowed if m not in ("HEAD", "OPTIONS")] or allowed
         message = f"{request.method} is not allowed on {request.path}; use {' or '.join(usable)}."
     return error_response(message, exc.code, headers)
+
+
+def _too_large_message() -> str:
+    settings = current_app.config.get("SETTINGS")
+    limit = getattr(settings, "max_upload_bytes", None)
+    if not limit:
+        return "The request is larger than this site accepts."
+    return f"The upload is larger than the {human_size(limit)} limit for one file."
 
 
 def _kb_error(exc: KBError):

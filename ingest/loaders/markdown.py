@@ -17,26 +17,38 @@ _PAGE_MARKER = re.compile(r"^[ \t]*<!--\s*page[\s:]*(\S+?)\s*-->[ \t]*$", re.I |
 _COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
 # NUL never occurs in text we accept, so it safely marks where a page marker stood.
 _PAGE_SENTINEL = re.compile(r"^\x00page (.*)\x00$")
-_HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+# Every pattern here runs in time linear in the line: no two unbounded runs can trade characters
+# (possessive quantifiers), and an opening mark's span stops at the next mark of its kind. The
+# earlier lazy `(.+?)` forms rescanned to the end of the paragraph for every unclosed mark, so
+# 80 KB of "**a " took 19 s (quadratic time; tests/test_fuzz.py).
+_HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]++(.*))?$")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _RULE = re.compile(r"^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,9}[.)])\s+")
 _QUOTE = re.compile(r"^\s*(?:>\s?)+")
-_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)*\|?\s*$")
+_TABLE_RULE = re.compile(r"^\s*+\|?\s*+:?-++:?\s*+(?:\|\s*+:?-++:?\s*+)*+\|?\s*+$")
 _LINK_DEFINITION = re.compile(r"^ {0,3}\[[^\]]+\]:\s+\S+")
 _ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|>~<])")
+# A link's text has no brackets inside; its address may hold one level of parentheses (and a
+# title in quotes).
+_LABEL = r"\[([^\[\]]*+)\]"
+_TARGET = r"\((?:[^()]|\([^()]*+\))*+\)"
 _INLINE = (
-    (re.compile(r"!\[([^\]]*)\]\([^)]*\)"), r"\1"),  # images keep their alt text
-    (re.compile(r"\[([^\]]*)\]\([^)]*\)"), r"\1"),
-    (re.compile(r"\[([^\]]+)\]\[[^\]]*\]"), r"\1"),
-    (re.compile(r"<((?:https?|mailto):[^>\s]+)>"), r"\1"),
-    (re.compile(r"</?[A-Za-z][^>]*>"), ""),
+    (re.compile(r"!" + _LABEL + _TARGET), r"\1"),  # images keep their alt text
+    (re.compile(_LABEL + _TARGET), r"\1"),
+    (re.compile(r"\[([^\[\]]++)\]\[[^\[\]]*+\]"), r"\1"),
+    (re.compile(r"<((?:https?|mailto):[^<>\s]++)>"), r"\1"),
+    (re.compile(r"</?[A-Za-z][^<>]*+>"), ""),
     (re.compile(r"`+([^`]*)`+"), r"\1"),
-    (re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1"), r"\2"),
-    (re.compile(r"\*(?=\S)(.+?)(?<=\S)\*"), r"\1"),
-    (re.compile(r"(?<!\w)_(?=\S)(.+?)(?<=\S)_(?!\w)"), r"\1"),
-    (re.compile(r"~~(?=\S)(.+?)(?<=\S)~~"), r"\1"),
+)
+# Emphasis runs twice, so that a mark nested in another ("**a *b* c**") is removed too.
+_EMPHASIS = (
+    (re.compile(r"\*\*(?=\S)([^*]++)(?<=\S)\*\*"), r"\1"),
+    (re.compile(r"__(?=\S)([^_]++)(?<=\S)__"), r"\1"),
+    (re.compile(r"\*(?=\S)([^*]++)(?<=\S)\*"), r"\1"),
+    (re.compile(r"(?<!\w)_(?=\S)([^_]++)(?<=\S)_(?!\w)"), r"\1"),
+    (re.compile(r"~~(?=\S)([^~]++)(?<=\S)~~"), r"\1"),
 )
 # Escaped characters hide in a private-use plane while the markup is removed.
 _HIDE = 0xF0000
@@ -91,7 +103,8 @@ def _items(lines: list[str]) -> list[Heading | Block]:
         if heading or not line.strip() or _FENCE.match(line) or _is_row(line):
             flush()
         if heading:
-            items.append(Heading(len(heading.group(1)), inline_text(heading.group(2) or "")))
+            text = _without_closing_hashes(heading.group(2) or "")
+            items.append(Heading(len(heading.group(1)), inline_text(text)))
         elif _FENCE.match(line):
             fence = _FENCE.match(line).group(1)
         elif len(paragraph) == 1 and _SETEXT.match(line) and not _ITEM.match(paragraph[0]):
@@ -110,6 +123,13 @@ def _items(lines: list[str]) -> list[Heading | Block]:
     return [item for item in items if not isinstance(item, Block) or item.text]
 
 
+def _without_closing_hashes(text: str) -> str:
+    """A heading's text without the optional closing run of #s ("## Costs ##")."""
+    text = text.rstrip(" \t")
+    bare = text.rstrip("#")
+    return bare.rstrip(" \t") if bare != text and bare[-1:] in (" ", "\t") else text
+
+
 def _is_row(line: str) -> bool:
     return line.lstrip().startswith("|") and not _TABLE_RULE.match(line)
 
@@ -124,7 +144,7 @@ def inline_text(text: str) -> str:
         Plain text with whitespace tidied.
     """
     text = _ESCAPE.sub(lambda m: chr(_HIDE + ord(m.group(1))), text)
-    for pattern, replacement in _INLINE:
+    for pattern, replacement in (*_INLINE, *_EMPHASIS, *_EMPHASIS):
         text = pattern.sub(replacement, text)
     text = re.sub(r"[\U000F0000-\U000F00FF]", lambda m: chr(ord(m.group()) - _HIDE), text)
     return tidy(text)

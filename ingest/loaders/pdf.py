@@ -5,10 +5,12 @@ from __future__ import annotations
 import io
 import logging
 import re
+import time
 from collections import defaultdict
 
 from pypdf import PasswordType
 from pypdf import PdfReader
+from pypdf.errors import LimitReachedError
 
 from ingest.blocks import Block
 from ingest.blocks import LoadedFile
@@ -21,6 +23,11 @@ from kb.errors import IngestError
 from kb.errors import NoExtractableText
 
 DEFAULT_MAX_PAGES = 5000
+# Reading gives up past this many seconds plus this many per page. pypdf parses a content stream
+# again at every use, so a 70 KB file that draws one 70 MB form a thousand times would otherwise
+# keep a worker busy for hours (tests/test_fuzz.py); a real page takes well under 0.1 s.
+BASE_SECONDS = 60.0
+SECONDS_PER_PAGE = 0.5
 # A line clearly shorter than the page's usual line ends a paragraph (or is a heading).
 _SHORT_LINE = 0.75
 _MAX_OUTLINE_DEPTH = 8
@@ -33,13 +40,21 @@ _NON_ALNUM = re.compile(r"[\W_]+")
 logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 
-def load_pdf(data: bytes, name: str, *, max_pages: int = DEFAULT_MAX_PAGES) -> LoadedFile:
+def load_pdf(
+    data: bytes,
+    name: str,
+    *,
+    max_pages: int = DEFAULT_MAX_PAGES,
+    max_seconds: float | None = None,
+) -> LoadedFile:
     """Read a PDF's text layer into paragraph blocks.
 
     Args:
         data: the file's bytes (already known to start with a PDF header).
         name: the file's name, for error messages.
         max_pages: refuse documents with more pages than this.
+        max_seconds: give up reading after this long; by default BASE_SECONDS plus
+            SECONDS_PER_PAGE for each page.
 
     Returns:
         The blocks, with printed page labels and sections from the outline when it has one.
@@ -48,14 +63,21 @@ def load_pdf(data: bytes, name: str, *, max_pages: int = DEFAULT_MAX_PAGES) -> L
         CorruptFile, EncryptedFile, FileTooLarge, NoExtractableText.
     """
     try:
-        return _read(data, name, max_pages)
+        return _read(data, name, max_pages, max_seconds)
     except IngestError:
         raise
+    except LimitReachedError as exc:  # pypdf's guards: decompression bombs, page-tree bombs
+        reason = str(exc).split(". ")[0].rstrip(".") or "a safety limit"  # its first sentence
+        raise FileTooLarge(
+            f"{name} goes beyond what the PDF reader safely handles ({reason}), so it was "
+            f"refused; it may be built to exhaust the server."
+        ) from exc
     except Exception as exc:  # pypdf raises many kinds of error on damaged files
         raise CorruptFile(f"{name} is damaged and cannot be read as a PDF.") from exc
 
 
-def _read(data: bytes, name: str, max_pages: int) -> LoadedFile:
+def _read(data: bytes, name: str, max_pages: int, max_seconds: float | None) -> LoadedFile:
+    started = time.monotonic()
     if b"%%EOF" not in data:
         raise CorruptFile(f"{name} is cut short (it has no end-of-file marker); get a full copy.")
     reader = PdfReader(io.BytesIO(data))
@@ -64,12 +86,24 @@ def _read(data: bytes, name: str, max_pages: int) -> LoadedFile:
     count = len(reader.pages)
     if count > max_pages:
         raise FileTooLarge(f"{name} has {count:,} pages, over the limit of {max_pages:,}.")
+    budget = BASE_SECONDS + SECONDS_PER_PAGE * count if max_seconds is None else max_seconds
+
+    def in_time(operator: bytes = b"Do", *_) -> None:
+        # Called before each page and each operator; only drawing a form (Do) costs a parse.
+        if operator == b"Do" and time.monotonic() - started > budget:
+            raise FileTooLarge(
+                f"{name} takes more than {budget:,.0f} seconds to read ({count:,} pages), so it "
+                f"was refused; it may be built to exhaust the server."
+            )
+
     labels = _page_labels(reader, count)
     starts = _outline_starts(reader)
     blocks: list[Block] = []
     section = ""
     for index in range(count):
-        paragraphs = page_paragraphs(reader.pages[index].extract_text() or "", labels[index])
+        in_time()
+        text = reader.pages[index].extract_text(visitor_operand_before=in_time)
+        paragraphs = page_paragraphs(text or "", labels[index])
         section, placed = _place(paragraphs, section, starts.get(index, []))
         blocks.extend(Block(text, labels[index], where) for where, text in placed)
     if not blocks:

@@ -1,0 +1,250 @@
+"""Adding one document with its metadata: the checks and the ingest that `kb add` and the
+upload page share, so both refuse the same input with the same sentence.
+
+`prepare` runs every check before anything is stored: the metadata (required fields, year,
+kind, source url, tags), the size, the type by content rather than by name, a readable text
+layer (the loader reads the whole file, so a scan, a corrupt DOCX or a zip bomb is refused
+here), and whether the very same file is already in the knowledge base. `ingest_submission`
+then takes the checked file in through the pipeline, in one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingest.blocks import LoadedFile
+from ingest.loaders import SUPPORTED_EXTENSIONS
+from ingest.loaders import load_bytes
+from ingest.loaders import sniff_kind
+from ingest.loaders.sniff import describe_content
+from ingest.pipeline import IngestItem
+from ingest.pipeline import Ingestor
+from ingest.pipeline import Outcome
+from ingest.pipeline import Progress
+from kb.catalog import slugify
+from kb.catalog import validate_meta
+from kb.errors import CatalogError
+from kb.errors import DuplicateDocument
+from kb.errors import EmptyDocument
+from kb.errors import FileTooLarge
+from kb.errors import IngestError
+from kb.errors import UnsupportedFormat
+from kb.models import DocumentMeta
+from kb.store import Store
+
+REQUIRED_FIELDS = ("title", "publisher", "year", "kind")
+MAX_TEXT_CHARS = 300  # a title or a publisher
+MAX_URL_CHARS = 2000
+MAX_TAGS = 20
+MAX_TAG_CHARS = 50
+SUPPORTED_KINDS = "a PDF, Word (.docx), HTML, Markdown or text file"
+# The extension a file is given when its name does not say what its content is.
+SUFFIX_FOR_CONTENT = {"pdf": ".pdf", "docx": ".docx", "html": ".html", "text": ".txt"}
+_YEAR = re.compile(r"^-?\d{1,6}$")
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A file that passed every check, with its metadata, ready for `ingest_submission`.
+
+    Attributes:
+        meta: the checked metadata.
+        name: the file name with the extension its content has (used in messages and for
+            the kept original's suffix).
+        sha256: the file's hash.
+        loaded: the file as its loader read it.
+        size: bytes.
+    """
+
+    meta: DocumentMeta
+    name: str
+    sha256: str
+    loaded: LoadedFile
+    size: int
+
+
+def build_meta(
+    *,
+    title: str | None,
+    publisher: str | None,
+    year: int | str | None,
+    kind: str | None,
+    url: str | None = "",
+    tags: str | Iterable[str] = (),
+    document_id: str | None = None,
+) -> DocumentMeta:
+    """Metadata a person gave (a form or command-line options), checked.
+
+    Args:
+        title, publisher, year, kind: required; year as a number or its digits.
+        url: where the document was published (http or https), optional.
+        tags: a comma-separated string or a list of tags.
+        document_id: the id; by default a slug of the title.
+
+    Raises:
+        CatalogError: one sentence naming what to fix.
+    """
+    values = {
+        "title": (title or "").strip(),
+        "publisher": (publisher or "").strip(),
+        "year": str(year if year is not None else "").strip(),
+        "kind": (kind or "").strip(),
+    }
+    missing = [name for name in REQUIRED_FIELDS if not values[name]]
+    if missing:
+        verb = "it is" if len(missing) == 1 else "they are"
+        raise CatalogError(f"Fill in the {_and(missing)}: {verb} required.")
+    if not _YEAR.match(values["year"]):
+        raise CatalogError(f"The year must be a number such as 2024, not {values['year']!r}.")
+    for name in ("title", "publisher"):
+        if len(values[name]) > MAX_TEXT_CHARS:
+            raise CatalogError(
+                f"The {name} is too long; keep it under {MAX_TEXT_CHARS} characters."
+            )
+    url = (url or "").strip()
+    if url and (not url.lower().startswith(("http://", "https://")) or len(url) > MAX_URL_CHARS):
+        raise CatalogError(
+            "The source URL must be a web address starting with https:// or http://."
+        )
+    meta = DocumentMeta(
+        id=document_id or slugify(values["title"]),
+        title=values["title"],
+        publisher=values["publisher"],
+        year=int(values["year"]),
+        kind=values["kind"],
+        url=url,
+        tags=parse_tags(tags),
+    )
+    validate_meta(meta)
+    return meta
+
+
+def parse_tags(tags: str | Iterable[str]) -> tuple[str, ...]:
+    """Tags from "a, b" or ["a", "b,c"]: stripped, without empties or repeats, in order."""
+    pieces = [tags] if isinstance(tags, str) else list(tags)
+    found: list[str] = []
+    for piece in pieces:
+        for tag in str(piece).split(","):
+            tag = " ".join(tag.split())
+            if tag and tag not in found:
+                found.append(tag)
+    if len(found) > MAX_TAGS:
+        raise CatalogError(f"Give at most {MAX_TAGS} tags, not {len(found)}.")
+    if any(len(tag) > MAX_TAG_CHARS for tag in found):
+        raise CatalogError(f"Each tag must be at most {MAX_TAG_CHARS} characters long.")
+    return tuple(found)
+
+
+def unique_id(base: str, taken: Callable[[str], bool]) -> str:
+    """`base`, or `base-2`, `base-3`... the first that is not taken (at most 80 characters)."""
+    candidate, number = base, 1
+    while taken(candidate):
+        number += 1
+        suffix = f"-{number}"
+        candidate = base[: 80 - len(suffix)].rstrip("-") + suffix
+    return candidate
+
+
+def read_file(path: Path, max_bytes: int | None) -> bytes:
+    """A file's bytes for `prepare`, refusing a missing or oversized one before reading it."""
+    path = Path(path)
+    if not path.exists():
+        raise IngestError(f"{path.name} not found (looked for {path}).")
+    if not path.is_file():
+        raise IngestError(f"{path.name} is a folder, not a file.")
+    check_size(path.name, path.stat().st_size, max_bytes)
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise IngestError(f"{path.name} could not be read ({exc.strerror or exc}).") from exc
+
+
+def check_size(name: str, size: int, max_bytes: int | None) -> None:
+    if max_bytes is not None and size > max_bytes:
+        raise FileTooLarge(
+            f"{name} is {human_size(size)}, over the {human_size(max_bytes)} limit for one file."
+        )
+
+
+def human_size(size: int) -> str:
+    """ "50 MB", "1.5 KB", "12 bytes" (binary units, as the limits are set)."""
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if size >= scale:
+            return f"{size / scale:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{size} bytes"
+
+
+def check_content(data: bytes, name: str, max_bytes: int | None) -> tuple[str, LoadedFile]:
+    """Check a file's size, kind (by content) and text, reading it with its loader.
+
+    A name with a supported extension must match the content (a PNG named .pdf is refused,
+    saying what it is); a name without one (or with another) takes the extension of what the
+    content is.
+
+    Returns:
+        The name (with the content's extension) and the loaded file.
+
+    Raises:
+        IngestError: a subclass saying why, in one sentence naming the file.
+    """
+    check_size(name, len(data), max_bytes)
+    if not data.strip():
+        raise EmptyDocument(f"{name} is empty; there is no text to take in.")
+    if Path(name).suffix.lower() not in SUPPORTED_EXTENSIONS:
+        kind = sniff_kind(data)
+        if kind is None:
+            raise UnsupportedFormat(f"{name} is {describe_content(data)}, not {SUPPORTED_KINDS}.")
+        name += SUFFIX_FOR_CONTENT[kind]
+    return name, load_bytes(data, name, max_bytes=max_bytes)
+
+
+def prepare(
+    store: Store, data: bytes, name: str, meta: DocumentMeta, *, max_bytes: int | None
+) -> Submission:
+    """Every check on a file and its (already built) metadata, before anything is stored.
+
+    Args:
+        store: to look for the same file already stored.
+        data: the file's bytes.
+        name: a safe file name for messages (never used as a path by this function).
+        meta: from `build_meta`; a file already stored under this very id is not a duplicate
+            (the pipeline reports it unchanged, or updates its metadata).
+        max_bytes: the size limit.
+
+    Raises:
+        DuplicateDocument: the same bytes are stored as another document.
+        IngestError: the file is refused (see `check_content`).
+    """
+    check_size(name, len(data), max_bytes)
+    sha256 = hashlib.sha256(data).hexdigest()
+    existing = store.find_by_sha256(sha256)
+    if existing is not None and existing.id != meta.id:
+        raise DuplicateDocument(
+            f"{name} is already in the knowledge base as \u201c{existing.meta.title}\u201d "
+            f"(id {existing.id}).",
+            existing.id,
+            existing.meta.title,
+        )
+    name, loaded = check_content(data, name, max_bytes)
+    return Submission(meta, name, sha256, loaded, len(data))
+
+
+def ingest_submission(
+    ingestor: Ingestor, submission: Submission, path: Path, on_progress: Progress | None = None
+) -> Outcome:
+    """Take a prepared file in (path holds its bytes); never raises for the file's content.
+
+    Returns:
+        The pipeline's outcome: added, replaced, updated, unchanged or failed (with a reason).
+    """
+    item = IngestItem(Path(path), submission.meta, submission.loaded)
+    return ingestor.ingest_one(item, on_progress)
+
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]

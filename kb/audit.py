@@ -1,0 +1,86 @@
+"""The audit log: who added, replaced, edited or removed which document, and when.
+
+Kept in the knowledge base's database beside the documents; entries are only ever added.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC
+from datetime import datetime
+
+from kb.store import Store
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    user TEXT NOT NULL,
+    action TEXT NOT NULL,
+    document_id TEXT NOT NULL,
+    title TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT ''
+);
+"""
+
+ACTIONS = ("add", "replace", "edit", "remove")
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: str
+    user: str
+    action: str
+    document_id: str
+    title: str
+    detail: str
+
+
+class AuditLog:
+    """The audit entries in a store's database.
+
+    Args:
+        store: the knowledge base's store; the table is created on its connection.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        store.connection().executescript(_SCHEMA)
+
+    def record(
+        self, user: str, action: str, document_id: str, title: str, detail: str = ""
+    ) -> None:
+        """Add an entry.
+
+        Args:
+            user: the account that did it.
+            action: one of ACTIONS.
+            document_id: the document it was done to.
+            title: the document's title then (the document may later be gone).
+            detail: a short note for people (the file name, what changed).
+        """
+        if action not in ACTIONS:
+            raise ValueError(f"unknown audit action {action!r}")
+        self.store.connection().execute(
+            "INSERT INTO audit_log (at, user, action, document_id, title, detail)"
+            " VALUES (?,?,?,?,?,?)",
+            (
+                datetime.now(UTC).isoformat(timespec="seconds"),
+                user,
+                action,
+                document_id,
+                title,
+                detail,
+            ),
+        )
+
+    def entries(self, limit: int = 200, document_id: str | None = None) -> list[AuditEntry]:
+        """The newest entries first, for all documents or one."""
+        where, params = ("WHERE document_id = ?", [document_id]) if document_id else ("", [])
+        rows = self.store.connection().execute(
+            f"SELECT id, at, user, action, document_id, title, detail FROM audit_log {where}"
+            " ORDER BY id DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [AuditEntry(*row) for row in rows]

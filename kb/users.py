@@ -1,0 +1,198 @@
+"""Researcher accounts, and the record of failed logins that limits password guessing.
+
+Both tables live in the knowledge base's database, beside the documents (created here, not in
+kb.store's schema), so every server process sharing a data folder sees the same accounts and
+counts the same failures. Passwords are stored only as salted hashes (werkzeug.security,
+scrypt by default).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC
+from datetime import datetime
+
+from werkzeug.security import check_password_hash
+from werkzeug.security import generate_password_hash
+
+from kb.errors import AccountError
+from kb.errors import NotFound
+from kb.store import Store
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    name TEXT PRIMARY KEY COLLATE NOCASE,
+    password_hash TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS login_failures (key TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS login_failures_by_key ON login_failures (key, at);
+"""
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+MIN_PASSWORD_CHARS = 10
+# Hashing a megabyte of "password" on every attempt would be a cheap denial of service.
+MAX_PASSWORD_CHARS = 1024
+
+_dummy_hash: str | None = None
+_dummy_lock = threading.Lock()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _spend_a_hash(password: str) -> None:
+    """Check the password against a throwaway hash, so an unknown name takes as long to refuse
+    as a wrong password (the time taken must not tell which names exist)."""
+    global _dummy_hash
+    with _dummy_lock:
+        if _dummy_hash is None:
+            _dummy_hash = generate_password_hash("not anyone's password")
+    check_password_hash(_dummy_hash, password)
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    created_at: str
+
+
+class Users:
+    """The researcher accounts in a store's database.
+
+    Args:
+        store: the knowledge base's store; the tables are created on its connection.
+        hash_method: werkzeug's method for new hashes (default scrypt); tests pass a cheap
+            one. Checking works whatever method a stored hash names.
+    """
+
+    def __init__(self, store: Store, hash_method: str | None = None) -> None:
+        self.store = store
+        self._hash_options = {"method": hash_method} if hash_method else {}
+        store.connection().executescript(_SCHEMA)
+
+    def add(self, name: str, password: str) -> User:
+        """Create an account.
+
+        Raises:
+            AccountError: the name is not usable, already taken, or the password is too short.
+        """
+        check_name(name)
+        check_password(password)
+        user = User(name, _now())
+        try:
+            self.store.connection().execute(
+                "INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?)",
+                (name, generate_password_hash(password, **self._hash_options), user.created_at),
+            )
+        except sqlite3.IntegrityError:
+            raise AccountError(f"There is already an account named {name!r}.") from None
+        return user
+
+    def remove(self, name: str) -> None:
+        """Delete an account; its sessions stop working at their next request."""
+        cursor = self.store.connection().execute("DELETE FROM users WHERE name = ?", (name,))
+        if cursor.rowcount == 0:
+            raise NotFound(f"There is no account named {name!r}.")
+
+    def get(self, name: str) -> User | None:
+        row = (
+            self.store.connection()
+            .execute("SELECT name, created_at FROM users WHERE name = ?", (name,))
+            .fetchone()
+        )
+        return User(*row) if row else None
+
+    def list_users(self) -> list[User]:
+        rows = self.store.connection().execute(
+            "SELECT name, created_at FROM users ORDER BY name COLLATE NOCASE"
+        )
+        return [User(*row) for row in rows]
+
+    def authenticate(self, name: str, password: str) -> User | None:
+        """The account when the password is right, else None (for any reason: same time)."""
+        row = None
+        if NAME_PATTERN.match(name or "") and len(password) <= MAX_PASSWORD_CHARS:
+            row = (
+                self.store.connection()
+                .execute(
+                    "SELECT name, created_at, password_hash FROM users WHERE name = ?", (name,)
+                )
+                .fetchone()
+            )
+        if row is None:
+            _spend_a_hash(password[:MAX_PASSWORD_CHARS])
+            return None
+        return User(row[0], row[1]) if check_password_hash(row[2], password) else None
+
+
+def check_name(name: str) -> None:
+    if not NAME_PATTERN.match(name or ""):
+        raise AccountError(
+            f"The account name {name!r} must be 1 to 64 letters, digits, dots, hyphens, "
+            f"underscores or @, starting with a letter or digit."
+        )
+
+
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise AccountError(f"The password must be at least {MIN_PASSWORD_CHARS} characters long.")
+    if len(password) > MAX_PASSWORD_CHARS:
+        raise AccountError(f"The password must be at most {MAX_PASSWORD_CHARS} characters long.")
+
+
+class LoginThrottle:
+    """At most `limit` failed logins per key (a client address, an account) in `period` seconds.
+
+    Failures are rows in the shared database, so the limit holds across server processes and
+    restarts; rows older than the period are deleted as new failures come in.
+
+    Args:
+        store: the knowledge base's store.
+        limit: failures allowed in any window of `period` seconds.
+        period: the window, in seconds.
+        clock: wall-clock seconds (shared by processes); tests pass their own.
+    """
+
+    def __init__(
+        self, store: Store, limit: int, period: float, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.store = store
+        self.limit = limit
+        self.period = period
+        self._clock = clock
+        store.connection().executescript(_SCHEMA)
+
+    def retry_after(self, keys: Iterable[str]) -> float:
+        """0 when a login may be tried for all the keys, else the seconds until it may."""
+        now = self._clock()
+        wait = 0.0
+        for key in keys:
+            times = [
+                row[0]
+                for row in self.store.connection().execute(
+                    "SELECT at FROM login_failures WHERE key = ? AND at > ? ORDER BY at DESC",
+                    (key, now - self.period),
+                )
+            ]
+            if len(times) >= self.limit:
+                # The window frees up when the limit-th most recent failure leaves it.
+                wait = max(wait, times[self.limit - 1] + self.period - now)
+        return wait
+
+    def record_failure(self, keys: Iterable[str]) -> None:
+        now = self._clock()
+        conn = self.store.connection()
+        conn.execute("DELETE FROM login_failures WHERE at <= ?", (now - self.period,))
+        conn.executemany("INSERT INTO login_failures VALUES (?, ?)", [(k, now) for k in keys])
+
+    def clear(self, key: str) -> None:
+        """Forget a key's failures (an account after its owner logged in)."""
+        self.store.connection().execute("DELETE FROM login_failures WHERE key = ?", (key,))

@@ -1,0 +1,72 @@
+"""`kb user add NAME`, `kb user list`, `kb user remove NAME`: researcher accounts."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from kb.errors import AccountError
+from kb.factory import open_store
+from kb.settings import Settings
+from kb_cli.main import cli
+
+# kb.users (werkzeug's hashing) is imported by the commands that use it, keeping `kb` quick.
+
+
+@cli.group()
+def user() -> None:
+    """Researcher accounts (they log in to add and manage documents)."""
+
+
+@user.command(name="add")
+@click.argument("name")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from the first line of standard input (for scripts).",
+)
+@click.pass_obj
+def add_user(settings: Settings, name: str, password_stdin: bool) -> None:
+    """Create an account; asks for the password twice, without showing it."""
+    from kb.users import Users
+    from kb.users import check_name
+    from kb.users import check_password
+
+    check_name(name)  # before asking for a password that would be thrown away
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt(
+            "Password", hide_input=True, confirmation_prompt="Repeat the password"
+        )
+    check_password(password)
+    users = Users(open_store(settings))
+    if users.get(name) is not None:
+        raise AccountError(f"There is already an account named {name!r}.")
+    users.add(name, password)
+    click.echo(f"Added the account {name}.")
+
+
+@user.command(name="list")
+@click.pass_obj
+def list_users(settings: Settings) -> None:
+    """List the accounts and when they were created."""
+    from kb.users import Users
+
+    accounts = Users(open_store(settings)).list_users()
+    if not accounts:
+        click.echo("No accounts yet: create one with `kb user add NAME`.")
+    for account in accounts:
+        click.echo(f"{account.name:<32} created {account.created_at}")
+
+
+@user.command(name="remove")
+@click.argument("name")
+@click.pass_obj
+def remove_user(settings: Settings, name: str) -> None:
+    """Delete an account; anyone logged in with it is logged out at their next request."""
+    from kb.users import Users
+
+    Users(open_store(settings)).remove(name)
+    click.echo(f"Removed the account {name}.")

@@ -1,0 +1,347 @@
+"""Pages for researchers (login required, see web/auth.py): add, edit, replace and remove
+documents, follow an upload's progress, and read the audit log.
+
+Every file is checked before anything is stored (ingest.service.prepare, the same checks as
+`kb add`); ingestion then runs on the upload worker (web/uploads.py) and the progress page
+polls `/admin/jobs/<id>` (JSON) with static/admin.js.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from flask import Blueprint
+from flask import Flask
+from flask import current_app
+from flask import flash
+from flask import jsonify
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import url_for
+
+from ingest.pipeline import Ingestor
+from ingest.service import build_meta
+from ingest.service import human_size
+from ingest.service import prepare
+from ingest.service import unique_id
+from kb.audit import AuditLog
+from kb.catalog import KINDS
+from kb.errors import DuplicateDocument
+from kb.errors import FileTooLarge
+from kb.errors import KBError
+from kb.errors import UnsupportedFormat
+from kb.jobs import Job
+from kb.jobs import Jobs
+from kb.models import Document
+from kb.models import DocumentMeta
+from web.auth import current_user
+from web.extensions import current_kb
+from web.extensions import current_settings
+from web.uploads import UploadWorker
+from web.uploads import read_upload
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+FIELDS = ("title", "publisher", "year", "kind", "url", "tags")
+# Room for the form's other fields on top of the file itself.
+FORM_ALLOWANCE_BYTES = 1 << 20
+
+
+def init_app(app: Flask) -> None:
+    """The ingestor, jobs, audit log and upload worker in app.extensions, and the pages.
+
+    Config: INGESTOR (default: one over the knowledge base's own store and embedder, so an
+    upload is embedded by the model searches use); MAX_CONTENT_LENGTH (default: the settings'
+    max_upload_bytes plus room for the form, so an oversized request gets a 413 unread).
+    """
+    kb = app.extensions["kb"]
+    settings = app.config["SETTINGS"]
+    ingestor = app.config.get("INGESTOR") or Ingestor(
+        kb.store, kb.embedder, settings.files_dir, max_bytes=settings.max_upload_bytes
+    )
+    jobs = Jobs(kb.store)
+    audit = AuditLog(kb.store)
+    app.extensions.update(
+        ingestor=ingestor,
+        jobs=jobs,
+        audit=audit,
+        upload_worker=UploadWorker(ingestor, jobs, audit, settings.data_dir / "uploads"),
+    )
+    if app.config.get("MAX_CONTENT_LENGTH") is None:
+        app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + FORM_ALLOWANCE_BYTES
+    app.register_blueprint(bp)
+
+
+def _jobs() -> Jobs:
+    return current_app.extensions["jobs"]
+
+
+def _audit() -> AuditLog:
+    return current_app.extensions["audit"]
+
+
+def _status(exc: KBError) -> int:
+    if isinstance(exc, DuplicateDocument):
+        return 409
+    if isinstance(exc, FileTooLarge):
+        return 413
+    if isinstance(exc, UnsupportedFormat):
+        return 415
+    return 400
+
+
+# -- the list and the audit log ---------------------------------------------------------------
+
+
+@bp.get("")
+def index():
+    """Every document with edit, replace and remove; the latest uploads."""
+    documents = current_kb().store.list_documents()
+    recent = [(job, job_summary(job)) for job in _jobs().recent(10)]
+    return render_template("admin.html", active="admin", documents=documents, recent=recent)
+
+
+@bp.get("/audit")
+def audit():
+    """Who added, replaced, edited or removed which document, and when; newest first."""
+    entries = _audit().entries(limit=500)
+    present = current_kb().store.documents_by_id(e.document_id for e in entries)
+    return render_template("admin_audit.html", active="admin", entries=entries, present=present)
+
+
+# -- adding -----------------------------------------------------------------------------------
+
+
+@bp.get("/upload")
+def upload_form():
+    return _upload_page({"kind": "report"})
+
+
+@bp.post("/upload")
+def upload():
+    """Check the file and its metadata, then start taking it in; on to the progress page."""
+    values = {name: request.form.get(name, "") for name in FIELDS}
+    try:
+        meta = build_meta(**values)
+        meta = replace(meta, id=unique_id(meta.id, _id_taken))
+        job = _start("add", meta)
+    except KBError as exc:
+        return _upload_page(values, error=exc, status=_status(exc))
+    return redirect(url_for("admin.progress", job_id=job.id), 303)
+
+
+def _id_taken(document_id: str) -> bool:
+    """A document has that id, or an upload in progress is about to take it."""
+    if current_kb().store.documents_by_id([document_id]):
+        return True
+    return any(job.document_id == document_id for job in _jobs().pending())
+
+
+def _start(action: str, meta: DocumentMeta, current: Document | None = None) -> Job:
+    """Every check on the posted file, then its job on the upload worker.
+
+    Args:
+        action: "add" or "replace".
+        meta: the document's metadata (its id decides what is added or replaced).
+        current: the document being replaced, if any.
+    """
+    settings = current_settings()
+    data, name = read_upload(request.files.get("file"), settings.max_upload_bytes)
+    submission = prepare(current_kb().store, data, name, meta, max_bytes=settings.max_upload_bytes)
+    if current is not None and submission.sha256 == current.sha256:
+        raise DuplicateDocument(
+            f"{submission.name} is the file already stored for \u201c{current.meta.title}\u201d;"
+            f" nothing changed.",
+            current.id,
+            current.meta.title,
+        )
+    for job in _jobs().pending():
+        if job.sha256 == submission.sha256:
+            raise DuplicateDocument(
+                f"{submission.name} is being added right now as \u201c{job.title}\u201d.",
+                "",  # not stored yet: nothing to link to
+                job.title,
+            )
+    worker: UploadWorker = current_app.extensions["upload_worker"]
+    return worker.submit(action=action, user=current_user(), submission=submission, data=data)
+
+
+def _upload_page(values: dict, error: KBError | None = None, status: int = 200):
+    html = render_template(
+        "admin_upload.html",
+        active="admin",
+        values=values,
+        kinds=KINDS,
+        error=str(error) if error else None,
+        existing=error if isinstance(error, DuplicateDocument) else None,
+        max_size=human_size(current_settings().max_upload_bytes),
+    )
+    return html, status
+
+
+# -- progress ---------------------------------------------------------------------------------
+
+
+@bp.get("/progress/<job_id>")
+def progress(job_id: str):
+    """The upload's progress page (static/admin.js keeps it up to date)."""
+    job = _jobs().get(job_id)
+    return render_template(
+        "admin_job.html", active="admin", job=job, summary=job_summary(job), data=job_to_dict(job)
+    )
+
+
+@bp.get("/jobs/<job_id>")
+def job_status(job_id: str):
+    """GET /admin/jobs/<id>: the upload's progress and outcome as JSON."""
+    return jsonify(job_to_dict(_jobs().get(job_id)))
+
+
+def job_to_dict(job: Job) -> dict:
+    data = job.to_dict()
+    data["summary"] = job_summary(job)
+    data["percent"] = _percent(job)
+    data["document_url"] = (
+        url_for("pages.document", document_id=job.document_id) if job.status == "done" else None
+    )
+    return data
+
+
+def _percent(job: Job) -> int:
+    """Rough progress: reading is the first tenth, embedding the rest."""
+    if job.finished:
+        return 100
+    if job.stage == "embed" and job.to_embed:
+        return 10 + int(89 * job.embedded / job.to_embed)
+    return 10 if job.stage == "read" else 0
+
+
+def job_summary(job: Job) -> str:
+    """One sentence on where an upload is, or how it ended."""
+    title = f"\u201c{job.title}\u201d"
+    passages = f"{job.passages} passage{'s' if job.passages != 1 else ''}"
+    if job.status == "failed":
+        return job.message
+    if job.status == "done":
+        return {
+            "added": f"Added {title}: {passages}, searchable now.",
+            "replaced": f"Replaced the file of {title}: {passages}, searchable now.",
+            "updated": f"Updated the details of {title}.",
+        }.get(job.outcome, f"{job.file_name} is already stored for {title}; nothing changed.")
+    if job.status == "queued":
+        return f"{job.file_name} is waiting for another upload to finish."
+    pages = f"Read {job.pages} page{'s' if job.pages != 1 else ''}"
+    if job.stage == "embed":
+        return f"{pages}; embedded {job.embedded} of {job.to_embed} passages and sentences."
+    return f"{pages}; splitting into passages." if job.stage == "read" else "Reading the file."
+
+
+# -- managing one document --------------------------------------------------------------------
+
+
+@bp.route("/documents/<document_id>/edit", methods=["GET", "POST"])
+def edit(document_id: str):
+    """Change a document's metadata (its passages and vectors stay as they are)."""
+    store = current_kb().store
+    document = store.get_document(document_id)
+    if request.method == "GET":
+        return _edit_page(document, _values(document.meta))
+    values = {name: request.form.get(name, "") for name in FIELDS}
+    try:
+        meta = build_meta(**values, document_id=document.id)
+    except KBError as exc:
+        return _edit_page(document, values, error=str(exc), status=400)
+    changed = [name for name in FIELDS if getattr(meta, name) != getattr(document.meta, name)]
+    if not changed:
+        flash(f"Nothing changed in \u201c{meta.title}\u201d.")
+        return redirect(url_for("admin.index"), 303)
+    store.update_metadata(meta)
+    _audit().record(current_user(), "edit", meta.id, meta.title, "changed " + ", ".join(changed))
+    flash(f"Saved the changes to \u201c{meta.title}\u201d ({', '.join(changed)}).")
+    return redirect(url_for("admin.index"), 303)
+
+
+def _values(meta: DocumentMeta) -> dict:
+    return {
+        "title": meta.title,
+        "publisher": meta.publisher,
+        "year": "" if meta.year is None else str(meta.year),
+        "kind": meta.kind,
+        "url": meta.url,
+        "tags": ", ".join(meta.tags),
+    }
+
+
+def _edit_page(document: Document, values: dict, error: str | None = None, status: int = 200):
+    html = render_template(
+        "admin_edit.html",
+        active="admin",
+        document=document,
+        values=values,
+        kinds=KINDS,
+        error=error,
+    )
+    return html, status
+
+
+@bp.route("/documents/<document_id>/replace", methods=["GET", "POST"])
+def replace_file(document_id: str):
+    """Upload a new version of a document's file: re-read and re-embedded under the same id."""
+    document = current_kb().store.get_document(document_id)
+    if request.method == "GET":
+        return _replace_page(document)
+    try:
+        job = _start("replace", document.meta, current=document)
+    except KBError as exc:
+        return _replace_page(document, error=exc, status=_status(exc))
+    return redirect(url_for("admin.progress", job_id=job.id), 303)
+
+
+def _replace_page(document: Document, error: KBError | None = None, status: int = 200):
+    html = render_template(
+        "admin_replace.html",
+        active="admin",
+        document=document,
+        error=str(error) if error else None,
+        existing=error if isinstance(error, DuplicateDocument) else None,
+        pinned_by=_pinning_myths(document.id),
+        max_size=human_size(current_settings().max_upload_bytes),
+    )
+    return html, status
+
+
+@bp.route("/documents/<document_id>/remove", methods=["GET", "POST"])
+def remove(document_id: str):
+    """GET: the confirmation page. POST (from it): remove the document and its passages."""
+    store = current_kb().store
+    document = store.get_document(document_id)
+    if request.method == "GET":
+        return render_template(
+            "admin_remove.html",
+            active="admin",
+            document=document,
+            pinned_by=_pinning_myths(document.id),
+        )
+    if request.form.get("confirm") != "yes":
+        message = "Confirm the removal with the button on the confirmation page."
+        return render_template(
+            "admin_remove.html",
+            active="admin",
+            document=document,
+            pinned_by=_pinning_myths(document.id),
+            error=message,
+        ), 400
+    removed = store.remove_document(document.id)
+    detail = f"{removed.passage_count} passages"
+    _audit().record(current_user(), "remove", removed.id, removed.meta.title, detail)
+    flash(f"Removed \u201c{removed.meta.title}\u201d and its {removed.passage_count} passages.")
+    return redirect(url_for("admin.index"), 303)
+
+
+def _pinning_myths(document_id: str) -> list:
+    """The myths that pin quotes to the document (they lose that evidence if it goes)."""
+    book = current_app.extensions.get("myths")
+    if not book:
+        return []
+    return [m for m in book if any(p.document_id == document_id for p in m.evidence)]

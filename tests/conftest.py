@@ -201,3 +201,29 @@ def logged_in(client, researcher):
     response = log_in(client)
     assert response.status_code == 303, response.get_data(as_text=True)
     return client
+
+
+# -- real browser (tests/test_browser_*.py; the helpers are in tests/browser_support.py) ------
+
+
+@pytest.fixture(scope="module")
+def chromium() -> tuple[str, str]:
+    """(chromium, chromedriver) paths; skips the test when either is not installed."""
+    from browser_support import CHROMIUM_MISSING
+    from browser_support import find_chromium
+
+    found = find_chromium()
+    if found is None:
+        pytest.skip(CHROMIUM_MISSING)
+    return found
+
+
+@pytest.fixture
+def browser(chromium, tmp_path):
+    """A fresh headless Chromium (selenium driver) for each test, with its own profile."""
+    from browser_support import make_driver
+
+    binary, driver_path = chromium
+    driver = make_driver(binary, driver_path, tmp_path / "chromium-profile")
+    yield driver
+    driver.quit()

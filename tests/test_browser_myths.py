@@ -3,20 +3,16 @@
 A real `kb ingest` of the project corpus (hashing embedder) and `kb serve --production`, driven
 through headless Chromium: /myths lists every myth with two cited quotes, one myth's page shows
 its evidence, and its copy-citation button puts the citation on the clipboard. Skips only when
-Chromium or its driver is not installed. The server helpers are test_browser_search's.
+Chromium or its driver is not installed. The shared helpers are in browser_support.py.
 """
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
+from browser_support import build_data
+from browser_support import running_server
+from browser_support import severe_errors
 from conftest import ROOT
-from test_browser_search import _build_data
-from test_browser_search import _find
-from test_browser_search import _free_port
-from test_browser_search import _kb_command
-from test_browser_search import _wait_for_health
 
 from kb.myths import load_myths
 
@@ -26,66 +22,19 @@ WAIT_SECONDS = 20
 
 
 @pytest.fixture(scope="module")
-def chromium() -> tuple[str, str]:
-    binary = _find("chromium", "/usr/bin/chromium")
-    driver = _find("chromedriver", "/usr/bin/chromedriver")
-    if not binary or not driver:
-        pytest.skip(
-            "Chromium or chromedriver is not installed "
-            "(apt-get install -y chromium chromium-driver, or `make browser-deps`)."
-        )
-    return binary, driver
-
-
-@pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The base URL of a real `kb serve --production` over the ingested project corpus."""
     data_dir = tmp_path_factory.mktemp("browser-myths") / "data"
-    _build_data(data_dir)
-    port = _free_port()
-    log = data_dir.parent / "server.log"
-    command = [*_kb_command(), "--data-dir", str(data_dir), "--corpus-dir", str(ROOT / "corpus")]
-    command += ["--embedder", "hashing", "serve", "--production", "--port", str(port)]
-    with log.open("w") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        health = _wait_for_health(base + "/api/health", process, log)
-        assert health["status"] == "ok" and health["passages"] > 0, health
+    build_data(data_dir)
+    with running_server(data_dir) as base:
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture
-def browser(chromium, tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    binary, driver_path = chromium
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for argument in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-dev-shm-usage",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-        "--window-size=1280,1800",
-    ):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
-    driver.set_page_load_timeout(30)
-    driver.set_script_timeout(10)
-    yield driver
-    driver.quit()
+def browser(browser):
+    """conftest's browser, with a bound on async scripts (the clipboard read)."""
+    browser.set_script_timeout(10)
+    return browser
 
 
 def _read_clipboard(driver) -> str | None:
@@ -152,5 +101,5 @@ def test_rep_reads_a_myth_and_copies_a_citation(server, browser):
     else:  # the browser would not let the test read it back: app.js's "Copied" state stands
         assert button.text == "Copied"
 
-    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    errors = severe_errors(browser)
     assert not errors, errors

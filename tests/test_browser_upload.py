@@ -14,12 +14,10 @@ import subprocess
 import time
 
 import pytest
-from conftest import ROOT
-from test_browser_search import _build_data
-from test_browser_search import _find
-from test_browser_search import _free_port
-from test_browser_search import _kb_command
-from test_browser_search import _wait_for_health
+from browser_support import build_data
+from browser_support import kb_command
+from browser_support import running_server
+from browser_support import severe_errors
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
@@ -34,72 +32,20 @@ FILLER_PAGES = 300
 
 
 @pytest.fixture(scope="module")
-def chromium() -> tuple[str, str]:
-    binary = _find("chromium", "/usr/bin/chromium")
-    driver = _find("chromedriver", "/usr/bin/chromedriver")
-    if not binary or not driver:
-        pytest.skip(
-            "Chromium or chromedriver is not installed "
-            "(apt-get install -y chromium chromium-driver, or `make browser-deps`)."
-        )
-    return binary, driver
-
-
-@pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The base URL of a real `kb serve --production` with one researcher account."""
     data_dir = tmp_path_factory.mktemp("browser-upload") / "data"
-    _build_data(data_dir)
+    build_data(data_dir)
     account = subprocess.run(
-        [*_kb_command(), "--data-dir", str(data_dir), "user", "add", ACCOUNT, "--password-stdin"],
+        [*kb_command(), "--data-dir", str(data_dir), "user", "add", ACCOUNT, "--password-stdin"],
         input=PASSWORD + "\n",
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert account.returncode == 0, account.stdout + account.stderr
-    port = _free_port()
-    log = data_dir.parent / "server.log"
-    command = [*_kb_command(), "--data-dir", str(data_dir), "--corpus-dir", str(ROOT / "corpus")]
-    command += ["--embedder", "hashing", "serve", "--production", "--port", str(port)]
-    with log.open("w") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_for_health(base + "/api/health", process, log)
+    with running_server(data_dir, check_health=False) as base:
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-@pytest.fixture
-def browser(chromium, tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    binary, driver_path = chromium
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for argument in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-dev-shm-usage",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-        "--window-size=1280,1800",
-    ):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
 
 
 def _make_pdf(path, pages: int = FILLER_PAGES) -> None:
@@ -209,5 +155,5 @@ def test_researcher_uploads_finds_and_removes_a_pdf(server, browser, tmp_path):
     assert ACCOUNT in rows[0] and "remove" in rows[0] and TITLE in rows[0]
     assert "add" in rows[1] and TITLE in rows[1]
 
-    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    errors = severe_errors(browser)
     assert not errors, errors

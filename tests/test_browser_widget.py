@@ -12,21 +12,17 @@ only when Chromium or its driver is not installed.
 from __future__ import annotations
 
 import functools
-import os
-import subprocess
 import threading
 from http.server import SimpleHTTPRequestHandler
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from browser_support import TARGET_BACKGROUND
+from browser_support import build_data
+from browser_support import running_server
+from browser_support import severe_errors
 from conftest import ROOT
-from test_browser_search import TARGET_BACKGROUND
-from test_browser_search import _build_data
-from test_browser_search import _find
-from test_browser_search import _free_port
-from test_browser_search import _kb_command
-from test_browser_search import _wait_for_health
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
@@ -70,18 +66,6 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def chromium() -> tuple[str, str]:
-    binary = _find("chromium", "/usr/bin/chromium")
-    driver = _find("chromedriver", "/usr/bin/chromedriver")
-    if not binary or not driver:
-        pytest.skip(
-            "Chromium or chromedriver is not installed "
-            "(apt-get install -y chromium chromium-driver, or `make browser-deps`)."
-        )
-    return binary, driver
-
-
-@pytest.fixture(scope="module")
 def branch_site(tmp_path_factory, chromium):
     """(origin, folder): a static site on its own port serving whatever the test writes.
 
@@ -106,63 +90,14 @@ def kb_server(tmp_path_factory, branch_site) -> str:
     """The knowledge base: a real `kb serve --production` letting the branch site in."""
     branch_origin, _ = branch_site
     data_dir = tmp_path_factory.mktemp("widget-kb") / "data"
-    _build_data(data_dir)
-    port = _free_port()
-    log = data_dir.parent / "server.log"
-    command = [*_kb_command(), "--data-dir", str(data_dir), "--corpus-dir", str(ROOT / "corpus")]
-    command += ["--embedder", "hashing", "serve", "--production", "--port", str(port)]
-    env = {
-        **os.environ,
-        "KB_CORS_ORIGINS": branch_origin,
-        "KB_EMBED_FRAME_ANCESTORS": branch_origin,
-    }
-    with log.open("w") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        health = _wait_for_health(base + "/api/health", process, log)
-        assert health["status"] == "ok" and health["passages"] > 0, health
+    build_data(data_dir)
+    env = {"KB_CORS_ORIGINS": branch_origin, "KB_EMBED_FRAME_ANCESTORS": branch_origin}
+    with running_server(data_dir, env=env) as base:
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-@pytest.fixture
-def browser(chromium, tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    binary, driver_path = chromium
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for argument in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-dev-shm-usage",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-        "--window-size=1280,1800",
-    ):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
 
 
 def _write_page(folder: Path, name: str, embed: str, head: str = "") -> None:
     (folder / name).write_text(PAGE.replace("{head}", head).replace("{embed}", embed))
-
-
-def _severe(driver) -> list[dict]:
-    return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
 
 
 def _style(driver, element, prop: str) -> str:
@@ -271,7 +206,7 @@ def test_widget_on_a_branch_site_finds_the_cited_passage(kb_server, branch_site,
     browser.execute_script("arguments[0].focus()", link)
     browser.switch_to.active_element.send_keys(Keys.RETURN)
     _assert_reader_targets_the_passage(browser, kb_server, href)
-    errors = _severe(browser)
+    errors = severe_errors(browser)
     assert not errors, errors
 
 
@@ -313,10 +248,10 @@ def test_iframe_on_a_branch_site_finds_the_cited_passage(kb_server, branch_site,
     wait.until(lambda d: len(d.window_handles) == 2)
     browser.switch_to.window(next(h for h in browser.window_handles if h != opened_from))
     _assert_reader_targets_the_passage(browser, kb_server, href)
-    errors = _severe(browser)
+    errors = severe_errors(browser)
     assert not errors, errors
     browser.switch_to.window(opened_from)
-    errors = _severe(browser)
+    errors = severe_errors(browser)
     assert not errors, errors
 
 
@@ -352,7 +287,7 @@ def test_widget_works_on_a_page_with_a_strict_content_security_policy(
     box.send_keys(QUERY, Keys.RETURN)
     wait.until(lambda d: root.find_elements(By.CSS_SELECTOR, "ol li"))
     assert any("1.8%" in li.text for li in root.find_elements(By.CSS_SELECTOR, "ol li"))
-    errors = _severe(browser)  # a refused style or fetch would be reported here
+    errors = severe_errors(browser)  # a refused style or fetch would be reported here
     assert not errors, errors
     # The policy is in force: an inline <style> of the page's own is refused.
     outline = browser.execute_script(

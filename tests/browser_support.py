@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -155,3 +156,12 @@ def make_driver(binary: str, driver_path: str, profile_dir: Path, window_size: s
 def severe_errors(driver) -> list[dict]:
     """The SEVERE entries of the browser's console log since it was last read."""
     return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def screenshot_path(name: str) -> Path:
+    """Where a test saves its screenshot: docs/screenshots/ when KB_UPDATE_SCREENSHOTS=1 (to
+    refresh the pictures the docs show), else a temporary folder, so a test run leaves the
+    working tree as it was."""
+    if os.environ.get("KB_UPDATE_SCREENSHOTS") == "1":
+        return ROOT / "docs" / "screenshots" / name
+    return Path(tempfile.gettempdir()) / "kb-screenshots" / name

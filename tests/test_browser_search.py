@@ -12,13 +12,13 @@ import pytest
 from browser_support import TARGET_BACKGROUND
 from browser_support import build_data
 from browser_support import running_server
+from browser_support import screenshot_path
 from browser_support import severe_errors
-from conftest import ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
 QUERY = "savings from back office sharing"
-SCREENSHOT = ROOT / "docs" / "screenshots" / "search-results.png"
+SCREENSHOT = screenshot_path("search-results.png")
 
 
 @pytest.fixture(scope="module")

@@ -21,13 +21,13 @@ import pytest
 from browser_support import TARGET_BACKGROUND
 from browser_support import build_data
 from browser_support import running_server
+from browser_support import screenshot_path
 from browser_support import severe_errors
-from conftest import ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
 QUERY = "savings from back office sharing"
-SCREENSHOT = ROOT / "docs" / "screenshots" / "widget.png"
+SCREENSHOT = screenshot_path("widget.png")
 WAIT_SECONDS = 20
 
 # The branch site's own styles: everything red, huge and a block, inputs hidden. None of it may

@@ -177,7 +177,7 @@ def test_myth_page_shows_all_evidence_pinned_first_with_citations(myth_client, b
     assert context_links(html) == [e.url for e in evidence]
     for number, item in enumerate(evidence, start=1):
         assert str(citation_html(item.citation.short)) in html
-        copy_text = f"{item.citation.short}. http://localhost{item.url}"
+        copy_text = f"{item.citation.short.replace('*', '')}. http://localhost{item.url}"
         assert f'id="cite-{number}" class="citation-field" value="{escape(copy_text)}"' in html
         assert f'data-copy-target="cite-{number}"' in html
     assert html.count('class="evidence-kind">Quoted<') == 3

@@ -83,7 +83,7 @@ def test_search_shows_cited_passage_with_highlights(client, kb):
     # The citation is shown, with the title in italics, and offered in a readonly field.
     assert "<em>The front line starts here</em>, p. 4, Executive summary" in html
     assert re.search(
-        r'value="APSE for UNISON Scotland \(2012\) \*The front line starts here\*, p\. 4, '
+        r'value="APSE for UNISON Scotland \(2012\) The front line starts here, p\. 4, '
         r'Executive summary\. http://localhost/documents/report-a#p0" readonly',
         html,
     )

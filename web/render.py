@@ -7,6 +7,7 @@ ever touching raw document text.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from itertools import pairwise
 
@@ -84,10 +85,18 @@ def citation_html(citation: str) -> Markup:
     return Markup("".join(out))
 
 
+_ITALIC_TITLE = re.compile(r"\*(.+?)\*")
+
+
 def citation_text(hit_or_short: Hit | str, absolute_url: str) -> str:
-    """The plain text a person copies: the short citation, then the permalink."""
+    """The plain text a person copies: the short citation, then the permalink.
+
+    The title's Markdown italics (`*...*`) are dropped: pasted into a letter or an email they
+    would show as stray asterisks.
+    """
     short = hit_or_short if isinstance(hit_or_short, str) else hit_or_short.citation.short
-    return f"{short}. {absolute_url}"
+    plain = _ITALIC_TITLE.sub(r"\1", short, count=1)
+    return f"{plain}. {absolute_url}"
 
 
 def is_web_url(url: str) -> bool:

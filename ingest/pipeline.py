@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Callable
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -203,11 +204,13 @@ class Ingestor:
 
     def _keep_original(self, path: Path, data: bytes, sha256: str) -> Path:
         """Keep the file under its sha256 (write then rename, so no half-written copies)."""
-        self.files_dir.mkdir(parents=True, exist_ok=True)
         target = self.files_dir / f"{sha256}{path.suffix.lower()}"
         if not target.exists():
-            tmp = target.with_name(target.name + ".tmp")
+            # A name of this process and thread's own: an upload and `kb ingest` may keep the
+            # same file at once.
+            tmp = target.with_name(f"{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
             try:
+                self.files_dir.mkdir(parents=True, exist_ok=True)  # fails too on a full disk
                 tmp.write_bytes(data)
                 os.replace(tmp, target)
             except OSError as exc:

@@ -92,7 +92,7 @@ def _read(data: bytes, name: str, max_pages: int, max_seconds: float | None) -> 
         # Called before each page and each operator; only drawing a form (Do) costs a parse.
         if operator == b"Do" and time.monotonic() - started > budget:
             raise FileTooLarge(
-                f"{name} takes more than {budget:,.0f} seconds to read ({count:,} pages), so it "
+                f"{name} takes more than {budget:g} seconds to read ({count:,} pages), so it "
                 f"was refused; it may be built to exhaust the server."
             )
 

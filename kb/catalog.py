@@ -12,7 +12,7 @@ from kb.models import DocumentMeta
 
 REQUIRED = ("id", "file", "title", "publisher", "year", "kind")
 KINDS = ("report", "guidance", "case-study", "article", "briefing", "document")
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ def slugify(text: str) -> str:
 
 def validate_meta(meta: DocumentMeta) -> None:
     """Raise CatalogError when metadata is unusable (a person wrote it; tell them what to fix)."""
-    if not _SLUG.match(meta.id):
+    if not SLUG.match(meta.id):
         raise CatalogError(
             f"The id {meta.id!r} must be lower-case letters, digits and hyphens (at most 80)."
         )

@@ -206,26 +206,24 @@ class KnowledgeBase:
 def collapse_overlaps(
     ranked: list[tuple[Passage, float]], k: int, min_overlap: float = 0.5
 ) -> list[tuple[Passage, float]]:
-    """Keep the best of passages that mostly overlap (same document, shared characters) or
-    repeat the same text, until k are kept."""
+    """Keep the best of near-duplicate passages (see near_duplicate) until k are kept."""
     kept: list[tuple[Passage, float]] = []
-    seen_texts: set[str] = set()
     for passage, score in ranked:
-        normalised = " ".join(passage.text.lower().split())
-        if normalised in seen_texts or any(
-            _overlap(passage, other) >= min_overlap for other, _ in kept
-        ):
+        if any(near_duplicate(passage, other, min_overlap) for other, _ in kept):
             continue
         kept.append((passage, score))
-        seen_texts.add(normalised)
         if len(kept) == k:
             break
     return kept
 
 
-def _overlap(a: Passage, b: Passage) -> float:
+def near_duplicate(a: Passage, b: Passage, min_overlap: float = 0.5) -> bool:
+    """The same passage, the same text, or mostly the same characters of one document (the
+    splitter's overlap makes neighbouring passages share a sentence)."""
+    if a.id == b.id or " ".join(a.text.lower().split()) == " ".join(b.text.lower().split()):
+        return True
     if a.document_id != b.document_id:
-        return 0.0
+        return False
     shared = min(a.char_end, b.char_end) - max(a.char_start, b.char_start)
     shorter = min(a.char_end - a.char_start, b.char_end - b.char_start)
-    return shared / shorter if shorter > 0 and shared > 0 else 0.0
+    return shorter > 0 and shared / shorter >= min_overlap

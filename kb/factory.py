@@ -4,24 +4,41 @@ from __future__ import annotations
 
 from kb.embedder import Embedder
 from kb.embedder import make_embedder
+from kb.errors import StoreError
 from kb.search import KnowledgeBase
 from kb.settings import Settings
 from kb.store import Store
 
 
-def open_store(settings: Settings) -> Store:
+def open_store(settings: Settings, create: bool = False) -> Store:
+    """The store in the settings' data folder.
+
+    Args:
+        settings: where the data lives.
+        create: make the database if it is not there (commands that add documents or users);
+            otherwise a missing one is an error, not a new empty knowledge base in the wrong
+            folder.
+    """
+    if not create and not settings.db_path.exists():
+        raise StoreError(
+            f"There is no knowledge base in {settings.data_dir}: run `kb ingest` first, or point "
+            f"--data-dir (KB_DATA_DIR) at the folder that holds one."
+        )
     return Store(settings.db_path, busy_timeout=settings.busy_timeout)
 
 
-def open_knowledge_base(settings: Settings, embedder: Embedder | None = None) -> KnowledgeBase:
+def open_knowledge_base(
+    settings: Settings, embedder: Embedder | None = None, create: bool = False
+) -> KnowledgeBase:
     """A KnowledgeBase over the settings' data folder.
 
     Args:
         settings: where the data lives and which embedder to use.
         embedder: an embedder to use instead of the one the settings name (tests pass a fake).
+        create: make an empty database if there is none (see open_store).
     """
     return KnowledgeBase(
-        open_store(settings),
+        open_store(settings, create),
         embedder or make_embedder(settings.embedder),
         settings.index_path,
         hnsw_threshold=settings.hnsw_threshold,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from kb.catalog import KINDS
 from kb.errors import KBError
 from kb.factory import open_store
 from kb.settings import Settings
@@ -20,7 +21,7 @@ def _ingestor(settings: Settings):
     from kb.embedder import make_embedder
 
     return Ingestor(
-        open_store(settings),
+        open_store(settings, create=True),
         make_embedder(settings.embedder),
         settings.files_dir,
         max_bytes=settings.max_upload_bytes,
@@ -79,7 +80,7 @@ def ingest(settings: Settings, paths: tuple[Path, ...]) -> None:
 @click.option("--title", required=True)
 @click.option("--publisher", required=True, help="Publisher or author.")
 @click.option("--year", type=int, required=True)
-@click.option("--kind", required=True, help="report, guidance, case-study, article, briefing.")
+@click.option("--kind", required=True, type=click.Choice(KINDS), help="The kind of document.")
 @click.option("--url", default="", help="Where the document was published.")
 @click.option("--tag", "tags", multiple=True, help="A tag; repeat for several.")
 @click.pass_obj
@@ -111,7 +112,11 @@ def add(
     )
     limit = settings.max_upload_bytes
     submission = prepare(
-        open_store(settings), read_file(file, limit), file.name, meta, max_bytes=limit
+        open_store(settings, create=True),
+        read_file(file, limit),
+        file.name,
+        meta,
+        max_bytes=limit,
     )
     ingestor = _ingestor(settings)
     outcomes = _report(settings, ingestor.store, [ingest_submission(ingestor, submission, file)])

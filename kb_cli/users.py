@@ -41,7 +41,7 @@ def add_user(settings: Settings, name: str, password_stdin: bool) -> None:
             "Password", hide_input=True, confirmation_prompt="Repeat the password"
         )
     check_password(password)
-    users = Users(open_store(settings))
+    users = Users(open_store(settings, create=True))
     if users.get(name) is not None:
         raise AccountError(f"There is already an account named {name!r}.")
     users.add(name, password)
@@ -54,7 +54,7 @@ def list_users(settings: Settings) -> None:
     """List the accounts and when they were created."""
     from kb.users import Users
 
-    accounts = Users(open_store(settings)).list_users()
+    accounts = Users(open_store(settings, create=True)).list_users()
     if not accounts:
         click.echo("No accounts yet: create one with `kb user add NAME`.")
     for account in accounts:
@@ -68,5 +68,5 @@ def remove_user(settings: Settings, name: str) -> None:
     """Delete an account; anyone logged in with it is logged out at their next request."""
     from kb.users import Users
 
-    Users(open_store(settings)).remove(name)
+    Users(open_store(settings, create=True)).remove(name)
     click.echo(f"Removed the account {name}.")

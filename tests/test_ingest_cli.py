@@ -184,3 +184,24 @@ def test_sigkill_half_way_leaves_a_consistent_store(tmp_path):
     assert "0 failed" in done.stdout
     final = subprocess.run([*kb, "check"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert final.stdout.startswith("OK: 12 documents"), final.stdout + final.stderr
+
+
+@pytest.mark.parametrize("command", [("list",), ("check",), ("search", "savings"), ("remove", "x")])
+def test_reading_a_folder_with_no_knowledge_base_is_an_error(kb_run, command):
+    result = kb_run(*command)
+    assert result.exit_code == 1
+    assert "There is no knowledge base in" in result.output
+    assert not (kb_run.data / "kb.sqlite3").exists()  # and nothing was made there
+
+
+def test_the_same_file_under_another_name_is_reported_not_added(kb_run, tmp_path):
+    first = _markdown(tmp_path)
+    kb_run("ingest", str(first))
+    copy = tmp_path / "copy-of-note.md"
+    copy.write_bytes(first.read_bytes())
+    result = kb_run("ingest", str(copy))
+    assert result.exit_code == 1
+    assert (
+        "copy-of-note.md is already in the knowledge base as “A note” (id note)." in result.output
+    )
+    assert "copy-of-note" not in kb_run("list").output

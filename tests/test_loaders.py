@@ -179,6 +179,15 @@ def test_headings_are_blocks_that_open_their_sections(tmp_path):
     ]
 
 
+def test_a_heading_with_no_text_of_its_own_is_not_a_block(tmp_path):
+    text = "# T\n\n## Parent\n\n### Child\n\nText.\n\n## Empty at the end\n"
+    loaded = load_file(write(tmp_path, "p.md", text.encode()))
+    assert [(b.text, b.section) for b in loaded.blocks] == [
+        ("Child", "Parent > Child"),
+        ("Text.", "Parent > Child"),
+    ]
+
+
 def make_docx() -> bytes:
     document = docx.Document()
     document.add_heading("The front line starts here", 0)

@@ -75,6 +75,8 @@ def check_invariants(blocks: list[Block], full: str, chunks: list[Chunk], max_to
         spans = block_spans(blocks)
         touched = [b for s, e, b in spans if s < chunk.char_end and e > chunk.char_start]
         assert {b.section for b in touched} == {chunk.section}
+        # (f) and printed on the passage's page: the citation holds for all of its text
+        assert {b.page for b in touched} == {chunk.page}
     # (b) nothing lost
     lost = [ch for ch, hit in zip(full, covered, strict=True) if not hit and not ch.isspace()]
     assert not lost, f"characters in no passage: {''.join(lost)[:80]!r}"
@@ -114,8 +116,8 @@ def test_each_passage_opens_with_the_last_sentence_of_the_one_before(blocks):
     spans = sentence_spans(blocks)
     index_ending_at = {end: index for index, (_, end) in enumerate(spans)}
     for before, after in zip(chunks, chunks[1:], strict=False):
-        if before.section != after.section:
-            continue
+        if before.section != after.section or before.page != after.page:
+            continue  # the overlap never crosses a section or a page
         last = index_ending_at[before.char_end]
         (last_start, last_end), (next_start, next_end) = spans[last], spans[last + 1]
         # (e) the last sentence opens the next passage when it is short and both fit
@@ -153,15 +155,16 @@ def test_sections_are_never_joined_even_when_tiny():
     assert [(c.text, c.section) for c in chunks] == [("One.", "A"), ("Two.", "B"), ("Three.", "A")]
 
 
-def test_a_page_change_ends_a_full_passage_but_not_a_short_one():
-    page_text = " ".join([SENTENCE] * 4)  # about 56 tokens: enough to stand alone
+def test_a_passage_never_crosses_a_page():
+    """A passage is cited by one page, so it never holds text from two, however short."""
+    page_text = " ".join([SENTENCE] * 4)
     full, chunks = split_blocks([Block(page_text, "1", ""), Block(page_text, "2", "")])
-    overlap_start = len(page_text) - len(SENTENCE)
-    assert [(c.page, c.char_start) for c in chunks] == [("1", 0), ("2", overlap_start)]
-    assert chunks[0].text == page_text  # the page-2 passage opens with page 1's last sentence
+    second = len(page_text) + 2  # after the block separator
+    assert [(c.page, c.char_start) for c in chunks] == [("1", 0), ("2", second)]
+    assert chunks[1].text == page_text  # no overlap sentence carried over from page 1
 
     full, chunks = split_blocks([Block("Short.", "1", ""), Block(SENTENCE, "2", "")])
-    assert [(c.page, c.text) for c in chunks] == [("1", full)]
+    assert [(c.page, c.text) for c in chunks] == [("1", "Short."), ("2", SENTENCE)]
 
 
 def test_a_long_sentence_is_cut_at_words_and_a_huge_word_anywhere():

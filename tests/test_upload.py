@@ -8,6 +8,8 @@ import io
 import threading
 import time
 import zipfile
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -37,6 +39,8 @@ META = {"title": "Quokka payroll study", "publisher": "Test Unit", "year": "2024
 def make_pdf(text: str | None) -> bytes:
     """A one-page PDF with the text, or with only a filled box (no text layer) for None."""
     pdf = FPDF()
+    # A fixed date: otherwise two PDFs of the same text made a second apart differ in bytes.
+    pdf.set_creation_date(datetime(2024, 1, 1, tzinfo=UTC))
     pdf.add_page()
     pdf.set_font("Helvetica", size=12)
     if text is None:

@@ -164,7 +164,7 @@ def test_facet_counts_without_query_are_library_passages(client):
         ("q=x&year_to=99", "'year_to'"),
         ("q=x&year_from=2020&year_to=2010", "'year_from'"),
         ("q=x&mode=fuzzy", "'mode'"),
-        ("q=" + "a" * 501, "'q'"),
+        ("q=" + "a" * 2001, "'q'"),
     ],
 )
 def test_bad_parameters_on_the_page_are_400_with_the_form(client, query, named):

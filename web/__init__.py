@@ -29,7 +29,7 @@ DEFAULTS: dict[str, Any] = {
     # Flask would take DEBUG from FLASK_DEBUG; debug mode comes only from `kb serve --debug`.
     "DEBUG": False,
     # A real question is a sentence or two; the bound keeps embedding and FTS work small.
-    "MAX_QUERY_CHARS": 500,
+    "MAX_QUERY_CHARS": 2000,  # as the core (kb.query.MAX_QUERY_CHARS) and the CLI
     "MAX_K": MAX_K,
     "DEFAULT_K": 10,
     # Who may frame our pages (CSP frame-ancestors); /embed has its own setting below.

@@ -83,6 +83,7 @@ def assemble(items: list[Heading | Block]) -> tuple[list[Block], str | None]:
 
     stack: list[Heading] = []
     blocks: list[Block] = []
+    last_heading: Block | None = None
     for item in items:
         if isinstance(item, Heading) and item.text and item is not title_heading and item.level > 0:
             while stack and stack[-1].level >= item.level:
@@ -95,10 +96,17 @@ def assemble(items: list[Heading | Block]) -> tuple[list[Block], str | None]:
                 # Text before the first heading (a cover line, a standfirst) is read as the
                 # start of the first section, rather than a stray passage of its own.
                 blocks = [replace(b, section=path) for b in blocks]
-            blocks.append(Block(text=item.text, page=None, section=path))
+            if blocks and blocks[-1] is last_heading:
+                # A heading with no text of its own (straight into a sub-heading) would be a
+                # passage of a few words; its words live on in the sub-sections' paths.
+                blocks.pop()
+            last_heading = Block(text=item.text, page=None, section=path)
+            blocks.append(last_heading)
         elif isinstance(item, Block):
             path = SECTION_SEPARATOR.join(h.text for h in stack)
             blocks.append(replace(item, section=path))
+    if blocks and blocks[-1] is last_heading:
+        blocks.pop()  # a last heading with nothing under it
     if not stack and title:
         # A document with no sections at all: cite its text under the title.
         blocks = [replace(b, section=title) for b in blocks]

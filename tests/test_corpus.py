@@ -1,0 +1,56 @@
+"""The default corpus: every catalog entry is usable and every document cites its sources."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+import pytest
+from conftest import ROOT
+
+from kb.catalog import KINDS
+from kb.catalog import REQUIRED
+from kb.catalog import load_catalog
+
+CATALOG = ROOT / "corpus" / "catalog.toml"
+RAW = tomllib.loads(CATALOG.read_text(encoding="utf-8"))["document"]
+ADDRESS = re.compile(r"https?://\S+")
+
+
+def test_the_catalog_loads_with_unique_ids():
+    entries = load_catalog(CATALOG)
+    assert len(entries) == len(RAW) >= 12
+    assert len({e.meta.id for e in entries}) == len(entries)
+
+
+@pytest.mark.parametrize("raw", RAW, ids=lambda raw: raw.get("id", "?"))
+def test_each_entry(raw):
+    missing = [name for name in REQUIRED if not raw.get(name)]
+    assert not missing, f"{raw.get('id')} lacks {missing}"
+    assert (CATALOG.parent / raw["file"]).is_file(), raw["file"]
+    assert isinstance(raw["year"], int) and 1900 <= raw["year"] <= 2100
+    assert raw["kind"] in KINDS
+    assert isinstance(raw.get("tags", []), list) and raw.get("tags"), "tags help filtering"
+
+
+OWN = [raw for raw in RAW if raw["kind"] in ("case-study", "guidance")]
+
+
+@pytest.mark.parametrize("raw", OWN, ids=lambda raw: raw["id"])
+def test_our_documents_have_front_matter_a_summary_and_sources(raw):
+    text = (CATALOG.parent / raw["file"]).read_text(encoding="utf-8")
+    front = re.match(r"---\n(.*?)\n---\n", text, re.S)
+    assert front, "front matter with kind, date and tags"
+    for key in ("kind", "date", "tags"):
+        assert re.search(rf"^{key}: \S", front.group(1), re.M), f"front matter lacks {key}"
+    assert re.search(r"^# \S", text, re.M), "a title"
+    assert "\n## Summary\n" in text
+    sources = text.split("\n## Sources\n", 1)
+    assert len(sources) == 2, "a Sources section"
+    assert ADDRESS.search(sources[1]), "at least one address under Sources"
+
+
+def test_the_founding_report_has_printed_pages_before_every_section():
+    text = (ROOT / "corpus" / "reports" / "the-front-line-starts-here.md").read_text()
+    sections = re.findall(r"(<!-- page \d+ -->\s*)?\n## ", text)
+    assert sections and all(marker for marker in sections)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from kb.audit import AuditLog
 from kb.catalog import KINDS
 from kb.errors import KBError
 from kb.factory import open_store
@@ -122,6 +123,9 @@ def add(
     outcomes = _report(settings, ingestor.store, [ingest_submission(ingestor, submission, file)])
     if outcomes[0].status == "failed":
         raise SystemExit(1)
+    if outcomes[0].status in ("added", "replaced"):
+        action = "add" if outcomes[0].status == "added" else "replace"
+        AuditLog(ingestor.store).record(_cli_user(), action, meta.id, meta.title, file.name)
 
 
 @cli.command(name="list")
@@ -160,8 +164,22 @@ def list_documents(settings: Settings, as_json: bool) -> None:
 @click.pass_obj
 def remove(settings: Settings, document_id: str) -> None:
     """Remove a document and its passages."""
-    removed = open_store(settings).remove_document(document_id)
+    store = open_store(settings)
+    removed = store.remove_document(document_id)
+    AuditLog(store).record(
+        _cli_user(), "remove", removed.id, removed.meta.title, f"{removed.passage_count} passages"
+    )
     click.echo(f"Removed {removed.id} ({removed.passage_count} passages).")
+
+
+def _cli_user() -> str:
+    """Who did it, for the audit log: the command line and the login of whoever ran it."""
+    import getpass
+
+    try:
+        return f"command line ({getpass.getuser()})"
+    except (KeyError, OSError):
+        return "command line"
 
 
 @cli.command()

@@ -37,9 +37,7 @@ def add_user(settings: Settings, name: str, password_stdin: bool) -> None:
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
-        password = click.prompt(
-            "Password", hide_input=True, confirmation_prompt="Repeat the password"
-        )
+        password = _ask_password()
     check_password(password)
     users = Users(open_store(settings, create=True))
     if users.get(name) is not None:
@@ -70,3 +68,21 @@ def remove_user(settings: Settings, name: str) -> None:
 
     Users(open_store(settings, create=True)).remove(name)
     click.echo(f"Removed the account {name}.")
+
+
+def _ask_password() -> str:
+    """Ask twice at the terminal; without one (a script), say how to give it instead."""
+    import getpass
+    import warnings
+
+    with warnings.catch_warnings():
+        # Without a terminal getpass warns that the password may be echoed; we say it instead.
+        warnings.simplefilter("ignore", getpass.GetPassWarning)
+        try:
+            return click.prompt(
+                "Password", hide_input=True, confirmation_prompt="Repeat the password"
+            )
+        except click.Abort:
+            raise AccountError(
+                "No password was given: type it at the prompt, or pipe it in with --password-stdin."
+            ) from None

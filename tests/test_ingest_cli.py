@@ -205,3 +205,25 @@ def test_the_same_file_under_another_name_is_reported_not_added(kb_run, tmp_path
         "copy-of-note.md is already in the knowledge base as “A note” (id note)." in result.output
     )
     assert "copy-of-note" not in kb_run("list").output
+
+
+def test_add_and_remove_from_the_command_line_are_audited(kb_run, tmp_path):
+    from kb.audit import AuditLog
+
+    path = _markdown(tmp_path)
+    kb_run(
+        "add",
+        str(path),
+        "--title",
+        "A note",
+        "--publisher",
+        "Us",
+        "--year",
+        "2024",
+        "--kind",
+        "briefing",
+    )
+    kb_run("remove", "a-note")
+    entries = AuditLog(Store(kb_run.data / "kb.sqlite3")).entries()
+    assert [(e.action, e.document_id) for e in entries] == [("remove", "a-note"), ("add", "a-note")]
+    assert all(e.user.startswith("command line") for e in entries)

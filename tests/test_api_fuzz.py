@@ -4,8 +4,8 @@ Schemathesis reads /api/openapi.json from the app (WSGI, no server, no network) 
 requests for every operation: valid ones ("positive") and ones that break the description
 ("negative": wrong types, out-of-range numbers, missing parameters). A second fuzz builds raw
 query strings itself - any bytes percent-encoded, huge numbers, repeated and unknown parameters -
-for every GET path. Every answer must be below 500, and every 4xx under /api must have the one
-error shape {"error": "...", "status": N}.
+for every GET path. Every answer must be below 500, match the description's status codes and
+schemas, and every 4xx under /api must have the one error shape {"error": "...", "status": N}.
 """
 
 from __future__ import annotations
@@ -28,6 +28,11 @@ from kb.search import KnowledgeBase
 from kb.settings import Settings
 from kb.store import Store
 
+CONFORMANCE = [
+    schemathesis.checks.response_schema_conformance,
+    schemathesis.checks.status_code_conformance,
+    schemathesis.checks.content_type_conformance,
+]
 EXAMPLES = 50  # per operation and mode
 RAW_EXAMPLES = 200
 
@@ -82,6 +87,8 @@ def fuzz(operation, mode: GenerationMode) -> list[int]:
         content_type = (response.headers.get("content-type") or [""])[0]
         label = f"{case.method} {case.formatted_path} {case.query}"
         check_answer(response.status_code, response.content, content_type, label)
+        # The answer matches the published description (status, content type, body schema).
+        case.validate_response(response, checks=CONFORMANCE)
 
     try:
         run()
@@ -100,7 +107,7 @@ def test_every_operation_answers_without_a_server_error(api_app, mode):
         if mode is GenerationMode.NEGATIVE and not any(map(breakable, operation.iter_parameters())):
             continue  # nothing to get wrong: any string is a valid id
         tried[operation.label] = sorted(set(fuzz(operation, mode)))
-    assert "GET /api/search" in tried and "GET /api/passages/{id}" in tried, tried
+    assert "GET /api/search" in tried and "GET /api/passages/{passage_id}" in tried, tried
     assert mode is GenerationMode.NEGATIVE or len(tried) >= 7, tried  # every GET of /api
 
 

@@ -9,12 +9,14 @@ from hypothesis import HealthCheck
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from werkzeug.exceptions import Conflict
 
 from kb.embedder import HashingEmbedder
 from kb.errors import StoreError
 from kb.search import KnowledgeBase
 from kb.serialize import hit_to_dict
 from web import create_app
+from web.openapi import ResponseDrift
 
 QUERY = "savings from back office sharing"
 
@@ -253,7 +255,7 @@ def test_openapi_describes_every_api_route(app, client):
     spec = get_json(client, "/api/openapi.json")
     assert spec["openapi"] == "3.1.0"
     routes = {
-        re.sub(r"<(?:\w+:)?\w+>", "{id}", rule.rule)
+        re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
         for rule in app.url_map.iter_rules()
         if rule.rule.startswith("/api/")
     }
@@ -266,10 +268,52 @@ def test_openapi_describes_every_api_route(app, client):
     assert search["responses"]["400"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Error"
     }
+    passage = spec["paths"]["/api/passages/{passage_id}"]["get"]
+    assert passage["parameters"][0]["schema"] == {"type": "integer"}
     schemas = spec["components"]["schemas"]
     assert schemas["Error"]["required"] == ["error", "status"]
+    assert schemas["Hit"]["additionalProperties"] is False  # an undescribed field is drift
     for ref in _refs(spec):
         assert ref.removeprefix("#/components/schemas/") in schemas, ref
+
+
+def test_a_response_field_missing_from_its_model_fails_in_tests(client, monkeypatch):
+    """The guard every API test runs under: an answer its description does not allow raises."""
+    import web.api
+
+    original = web.api.hit_to_dict
+    monkeypatch.setattr(web.api, "hit_to_dict", lambda hit: {**original(hit), "extra": 1})
+    with pytest.raises(ResponseDrift, match="extra"):
+        client.get("/api/search?q=" + QUERY)
+    monkeypatch.setattr(web.api, "hit_to_dict", lambda hit: {**original(hit), "score": "high"})
+    with pytest.raises(ResponseDrift, match="score"):
+        client.get("/api/search?q=" + QUERY)
+
+
+def test_a_status_missing_from_the_description_fails_in_tests(client, kb, monkeypatch):
+    def conflict(*args, **kwargs):
+        raise Conflict("Already there.")
+
+    monkeypatch.setattr(kb, "search", conflict)
+    with pytest.raises(ResponseDrift, match="409"):
+        client.get("/api/search?q=x")
+
+
+def test_an_undescribed_api_route_is_refused(app, caplog):
+    app.add_url_rule("/api/undescribed", "undescribed", lambda: {"x": 1})
+    with pytest.raises(ResponseDrift, match="no @describe"):
+        app.test_client().get("/api/undescribed")
+    assert_error(app.test_client().get("/api/openapi.json"), 500)
+    assert "/api/undescribed has no @describe" in caplog.text
+
+
+def test_answers_are_not_checked_outside_tests(settings, kb, monkeypatch):
+    import web.api
+
+    app = create_app({"TESTING": False, "WARM_UP": False, "SETTINGS": settings}, kb=kb)
+    original = web.api.hit_to_dict
+    monkeypatch.setattr(web.api, "hit_to_dict", lambda hit: {**original(hit), "extra": 1})
+    assert app.test_client().get("/api/search?q=office").status_code == 200
 
 
 @pytest.mark.parametrize(

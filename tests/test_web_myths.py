@@ -243,8 +243,8 @@ def test_api_unknown_myth_is_the_json_404(myth_client):
 
 def test_openapi_describes_the_myth_routes(myth_client):
     spec = get_json(myth_client, "/api/openapi.json")
-    assert {"/api/myths", "/api/myths/{id}"} <= set(spec["paths"])
-    detail = spec["paths"]["/api/myths/{id}"]["get"]
+    assert {"/api/myths", "/api/myths/{myth_id}"} <= set(spec["paths"])
+    detail = spec["paths"]["/api/myths/{myth_id}"]["get"]
     assert "404" in detail["responses"]
     assert "Myth" in spec["components"]["schemas"] and "Evidence" in spec["components"]["schemas"]
 

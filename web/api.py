@@ -1,7 +1,9 @@
 """The JSON API under /api: search, documents, passages, health and its OpenAPI description.
 
-Shapes come from kb.serialize, so `kb search --json` and the API agree. Errors are handled
-app-wide (web.errors) and are always `{"error": "...", "status": N}` here.
+Shapes come from kb.serialize, so `kb search --json` and the API agree; each route's `@describe`
+names the typed model of its answer (web/api_models.py), from which web/openapi.py builds the
+description. Errors are handled app-wide (web.errors) and are always `{"error": "...",
+"status": N}` here.
 """
 
 from __future__ import annotations
@@ -17,16 +19,25 @@ from kb.citations import permalink
 from kb.serialize import document_to_dict
 from kb.serialize import hit_to_dict
 from kb.serialize import passage_to_dict
+from web import api_models as models
 from web.extensions import current_kb
 from web.myths import match_query
 from web.myths import match_to_dict
+from web.openapi import describe
 from web.openapi import openapi_document
 from web.params import parse_search
+from web.params import search_parameters
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 
 @bp.get("/search")
+@describe(
+    "Search the evidence; passages come best first with highlights and citations.",
+    ok=models.SearchResponse,
+    errors=(400, 429, 503),
+    parameters=search_parameters,
+)
 def search():
     """GET /api/search?q=&k=&kind=&tag=&doc=&year_from=&year_to=&mode="""
     config = current_app.config
@@ -45,12 +56,14 @@ def search():
 
 
 @bp.get("/documents")
+@describe("List the documents.", ok=models.DocumentList, errors=(503,))
 def documents():
     """GET /api/documents: every document's metadata and passage count."""
     return {"documents": [document_to_dict(d) for d in current_kb().store.list_documents()]}
 
 
 @bp.get("/documents/<document_id>")
+@describe("One document with its passages in order.", ok=models.DocumentDetail, errors=(404, 503))
 def document(document_id: str):
     """GET /api/documents/<id>: metadata and the passages in order."""
     store = current_kb().store
@@ -62,6 +75,7 @@ def document(document_id: str):
 
 
 @bp.get("/passages/<int:passage_id>")
+@describe("One passage with its document and citation.", ok=models.PassageDetail, errors=(404, 503))
 def passage(passage_id: int):
     """GET /api/passages/<id>: one passage with its document, citation and permalink."""
     store = current_kb().store
@@ -77,6 +91,11 @@ def passage(passage_id: int):
 
 
 @bp.get("/health")
+@describe(
+    "Is the service ready? 503 with this body when the stored vectors are another model's.",
+    ok=models.Health,
+    responses={503: (models.Health, models.Error)},
+)
 def health():
     """GET /api/health: 200 when searchable; 503 (via StoreError) when the store is not."""
     kb = current_kb()
@@ -93,6 +112,7 @@ def health():
 
 
 @bp.get("/openapi.json")
+@describe("This description.", ok=models.OpenApiDocument)
 def openapi():
     """GET /api/openapi.json: the OpenAPI 3.1 description of this API."""
-    return openapi_document(current_app.config["MAX_K"], current_app.config["MAX_QUERY_CHARS"])
+    return openapi_document(current_app)

@@ -23,6 +23,8 @@ from kb.myths import MythBook
 from kb.myths import evidence_to_dict
 from kb.myths import load_myths
 from kb.myths import myth_to_dict
+from web import api_models as models
+from web.openapi import describe
 from web.render import citation_text
 
 bp = Blueprint("myths", __name__)
@@ -129,6 +131,11 @@ def myth(myth_id: str):
 
 
 @api_bp.get("/myths")
+@describe(
+    "The myths, each with its answer and its two strongest quotes as evidence.",
+    ok=models.MythList,
+    errors=(503,),
+)
 def api_myths():
     """GET /api/myths: every myth with its two strongest quotes as evidence."""
     book = current_myths()
@@ -141,6 +148,11 @@ def api_myths():
 
 
 @api_bp.get("/myths/<myth_id>")
+@describe(
+    "One myth with all its evidence: pinned quotes first, then passages found by search.",
+    ok=models.Myth,
+    errors=(404, 503),
+)
 def api_myth(myth_id: str):
     """GET /api/myths/<id>: the myth with all its evidence, pinned first."""
     book = current_myths()

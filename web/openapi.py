@@ -1,288 +1,155 @@
-"""The OpenAPI 3.1 description of /api, built as a dict so the limits match the config."""
+"""The OpenAPI 3.1 description of /api, generated from the routes and their typed models.
+
+How to describe an endpoint (every route under /api must be, or the tests fail):
+
+    @bp.get("/things/<thing_id>")
+    @describe("One thing with its parts.", ok=ThingDetail, errors=(404,))
+    def thing(thing_id): ...
+
+- `ok` is the model of the 200 answer (web/api_models.py: add a field there when you add it to
+  the body). `errors` are the statuses the route itself may answer besides 405 and 500, which
+  every route may; each error body is the `Error` model. A status with a body of its own
+  (/api/health's 503) goes in `responses={503: (Health, Error)}`.
+- Query parameters: `parameters=` a function of the app config returning OpenAPI parameter
+  objects (see web/params.py). Path parameters come from the route (`<int:...>` is an integer).
+- A non-JSON answer (a file download): `ok=None, media_type="application/zip"`.
+
+The document is built from app.url_map, so a route cannot be missing from it; and when the app
+is TESTING (or VALIDATE_API_RESPONSES is set) every /api answer is checked against its model
+after the view returns, so a response cannot drift from its description. Why this and not
+spectree or flask-smorest: CHANGELOG.md, "OpenAPI generated from typed models".
+"""
 
 from __future__ import annotations
 
-from kb.search import MODES
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field
+
+from flask import Flask
+from flask import Response
+from flask import request
+from pydantic import BaseModel
+from pydantic import ValidationError
+from pydantic.json_schema import models_json_schema
+
+from web.api_models import Error
+
+JSON = "application/json"
+REF = "#/components/schemas/{model}"
+ERROR_TEXTS = {
+    400: "A parameter is missing or invalid; the message names it.",
+    404: "No such document, passage or myth.",
+    405: "Only GET (and HEAD) are allowed.",
+    429: "Too many searches from this address; Retry-After gives the seconds to wait.",
+    500: "A fault of ours (logged); the message says only that.",
+    503: "The store cannot be used right now.",
+}
+ALWAYS = (405, 500)  # any route may answer these
+_ARGUMENT = re.compile(r"<(?:(\w+):)?(\w+)>")
 
 
-def _ref(name: str) -> dict:
-    return {"$ref": f"#/components/schemas/{name}"}
+class ResponseDrift(AssertionError):
+    """An /api answer that its description does not allow (raised in tests only)."""
 
 
-def _json(schema: dict, description: str) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+@dataclass(frozen=True)
+class Operation:
+    """What `describe` records on a view: the description of its GET."""
+
+    summary: str
+    responses: dict[int, tuple[type[BaseModel], ...]]
+    parameters: Callable[[dict], list[dict]] | None = None
+    media_type: str = JSON
+    descriptions: dict[int, str] = field(default_factory=dict)
 
 
-def _errors(*codes: int) -> dict:
-    texts = {
-        400: "A parameter is missing or invalid; the message names it.",
-        404: "No such document, passage or myth.",
-        405: "Only GET (and HEAD) are allowed.",
-        429: "Too many searches from this address; Retry-After gives the seconds to wait.",
-        503: "The store cannot be used right now.",
-    }
-    return {str(code): _json(_ref("Error"), texts[code]) for code in codes}
+def describe(
+    summary: str,
+    *,
+    ok: type[BaseModel] | None,
+    errors: tuple[int, ...] = (),
+    responses: dict[int, tuple[type[BaseModel], ...]] | None = None,
+    parameters: Callable[[dict], list[dict]] | None = None,
+    media_type: str = JSON,
+):
+    """Attach the OpenAPI description of a GET route to its view (see the module docstring)."""
+    answers: dict[int, tuple[type[BaseModel], ...]] = {200: (ok,) if ok else ()}
+    answers.update({code: (Error,) for code in (*errors, *ALWAYS)})
+    answers.update(responses or {})
+    operation = Operation(summary, answers, parameters, media_type)
+
+    def attach(view):
+        view.api_operation = operation
+        return view
+
+    return attach
 
 
-def _repeatable(name: str, description: str) -> dict:
-    return {
-        "name": name,
-        "in": "query",
-        "description": description + " Repeat the parameter for several values (any of them).",
-        "schema": {"type": "array", "items": {"type": "string", "maxLength": 100}},
-        "style": "form",
-        "explode": True,
-    }
+def operation_of(app: Flask, endpoint: str) -> Operation | None:
+    view = app.view_functions.get(endpoint)
+    return getattr(view, "api_operation", None)
 
 
-def _search_parameters(max_k: int, max_chars: int) -> list[dict]:
-    year = {"type": "integer", "minimum": 1000, "maximum": 9999}
-    return [
-        {
-            "name": "q",
-            "in": "query",
-            "required": True,
-            "description": "The question or words to search for.",
-            "schema": {"type": "string", "minLength": 1, "maxLength": max_chars},
-        },
-        {
-            "name": "k",
-            "in": "query",
-            "description": "How many passages to return.",
-            "schema": {"type": "integer", "minimum": 1, "maximum": max_k, "default": 10},
-        },
-        _repeatable("kind", "Only documents of this kind (report, guidance, case-study, ...)."),
-        _repeatable("tag", "Only documents with this tag."),
-        _repeatable("doc", "Only this document id."),
-        {"name": "year_from", "in": "query", "description": "Earliest year.", "schema": year},
-        {"name": "year_to", "in": "query", "description": "Latest year.", "schema": year},
-        {
-            "name": "mode",
-            "in": "query",
-            "description": "Ranking: both fused (hybrid), meaning only, or words only.",
-            "schema": {"type": "string", "enum": list(MODES), "default": "hybrid"},
-        },
-    ]
+def api_rules(app: Flask) -> list:
+    """The routes under /api/, in the order they were added."""
+    return [rule for rule in app.url_map.iter_rules() if rule.rule.startswith("/api/")]
 
 
-def _schemas() -> dict:
-    string_list = {"type": "array", "items": {"type": "string"}}
-    nullable_str = {"type": ["string", "null"]}
-    return {
-        "Error": {
-            "type": "object",
-            "required": ["error", "status"],
-            "properties": {"error": {"type": "string"}, "status": {"type": "integer"}},
-        },
-        "Document": {
-            "type": "object",
-            "properties": {
-                "id": {"type": "string"},
-                "title": {"type": "string"},
-                "publisher": {"type": "string"},
-                "year": {"type": ["integer", "null"]},
-                "kind": {"type": "string"},
-                "url": {"type": "string"},
-                "tags": string_list,
-                "passages": {"type": "integer", "description": "Number of passages."},
-                "added_at": {"type": "string", "format": "date-time"},
-            },
-        },
-        "Passage": {
-            "type": "object",
-            "properties": {
-                "id": {"type": "integer"},
-                "document_id": {"type": "string"},
-                "ordinal": {"type": "integer"},
-                "text": {"type": "string"},
-                "page": nullable_str,
-                "section": {"type": "string"},
-            },
-        },
-        "Citation": {
-            "type": "object",
-            "properties": {"short": {"type": "string"}, "harvard": {"type": "string"}},
-        },
-        "Highlight": {
-            "type": "object",
-            "description": "Character offsets into the passage text; the client escapes.",
-            "properties": {
-                "start": {"type": "integer"},
-                "end": {"type": "integer"},
-                "kind": {"type": "string", "enum": ["sentence", "term", "quote"]},
-            },
-        },
-        "Hit": {
-            "type": "object",
-            "properties": {
-                "id": {"type": "integer"},
-                "text": {"type": "string"},
-                "page": nullable_str,
-                "section": {"type": "string"},
-                "score": {"type": "number"},
-                "ranks": {"type": "object", "additionalProperties": {"type": "integer"}},
-                "highlights": {"type": "array", "items": _ref("Highlight")},
-                "document": _ref("Document"),
-                "citation": _ref("Citation"),
-                "url": {"type": "string", "description": "Permalink in the document reader."},
-            },
-        },
-        "SearchResponse": {
-            "type": "object",
-            "required": ["query", "results", "took_ms"],
-            "properties": {
-                "query": {"type": "string"},
-                "results": {"type": "array", "items": _ref("Hit")},
-                "took_ms": {"type": "number"},
-                "myth": {
-                    "oneOf": [_ref("MythMatch"), {"type": "null"}],
-                    "description": "The myth the query is close to, if any (see /api/myths).",
-                },
-            },
-        },
-        **_myth_schemas(string_list, nullable_str),
-        "PassageDetail": {
-            "allOf": [_ref("Passage")],
-            "type": "object",
-            "properties": {
-                "document": _ref("Document"),
-                "citation": _ref("Citation"),
-                "url": {"type": "string"},
-            },
-        },
-        "Health": {
-            "type": "object",
-            "properties": {
-                "status": {"type": "string", "enum": ["ok", "model-mismatch"]},
-                "documents": {"type": "integer"},
-                "passages": {"type": "integer"},
-                "model": {"type": "string"},
-                "embedder": {"type": "string"},
-            },
-        },
-    }
+def openapi_path(rule_text: str) -> str:
+    """Flask's `/api/passages/<int:passage_id>` as OpenAPI's `/api/passages/{passage_id}`."""
+    return _ARGUMENT.sub(lambda m: "{" + m.group(2) + "}", rule_text)
 
 
-def _myth_schemas(string_list: dict, nullable_str: dict) -> dict:
-    pinned = {
-        "type": "object",
-        "properties": {"document_id": {"type": "string"}, "quote": {"type": "string"}},
-    }
-    return {
-        "MythMatch": {
-            "type": "object",
-            "required": ["id", "claim", "score"],
-            "properties": {
-                "id": {"type": "string"},
-                "claim": {"type": "string"},
-                "score": {"type": "number", "description": "Cosine similarity to the query."},
-            },
-        },
-        "Evidence": {
-            "allOf": [_ref("Hit")],
-            "type": "object",
-            "description": "A passage answering a myth; pinned quotes first, then search hits.",
-            "properties": {
-                "pinned": {"type": "boolean"},
-                "quote": {**nullable_str, "description": "The pinned quote; null if found."},
-                "score": {"type": ["number", "null"]},
-            },
-        },
-        "Myth": {
-            "type": "object",
-            "required": ["id", "claim", "answer", "evidence"],
-            "properties": {
-                "id": {"type": "string"},
-                "claim": {"type": "string"},
-                "answer": {"type": "string"},
-                "queries": string_list,
-                "pinned": {"type": "array", "items": pinned},
-                "evidence": {"type": "array", "items": _ref("Evidence")},
-            },
-        },
-    }
+def _path_parameters(rule_text: str) -> list[dict]:
+    parameters = []
+    for converter, name in _ARGUMENT.findall(rule_text):
+        schema = {"type": "integer"} if converter == "int" else {"type": "string"}
+        parameters.append({"name": name, "in": "path", "required": True, "schema": schema})
+    return parameters
 
 
-def _get(summary: str, ok: dict, *codes: int, parameters: list | None = None) -> dict:
-    operation = {"summary": summary, "responses": {"200": ok, **_errors(*codes)}}
+def _content(models: tuple[type[BaseModel], ...], media_type: str) -> dict:
+    if media_type != JSON:
+        return {media_type: {"schema": {"type": "string", "format": "binary"}}}
+    refs = [{"$ref": REF.format(model=m.__name__)} for m in models]
+    return {JSON: {"schema": refs[0] if len(refs) == 1 else {"oneOf": refs}}}
+
+
+def _operation_object(rule_text: str, operation: Operation, config: dict) -> dict:
+    responses = {}
+    for code, models in sorted(operation.responses.items()):
+        text = "OK." if code == 200 else ERROR_TEXTS.get(code, "An error.")
+        media_type = operation.media_type if code == 200 else JSON
+        responses[str(code)] = {"description": text, "content": _content(models, media_type)}
+    parameters = _path_parameters(rule_text)
+    if operation.parameters:
+        parameters += operation.parameters(config)
+    described = {"summary": operation.summary, "responses": responses}
     if parameters:
-        operation["parameters"] = parameters
-    return {"get": operation}
+        described["parameters"] = parameters
+    return described
 
 
-def _path_param(name: str, schema: dict) -> list[dict]:
-    return [{"name": name, "in": "path", "required": True, "schema": schema}]
+def _component_schemas(models: set[type[BaseModel]]) -> dict:
+    ordered = sorted(models, key=lambda m: m.__name__)
+    _, schemas = models_json_schema([(m, "serialization") for m in ordered], ref_template=REF)
+    return schemas.get("$defs", {})
 
 
-def openapi_document(max_k: int, max_chars: int) -> dict:
-    """The description, with the configured limits for k and the query length.
-
-    Args:
-        max_k: the largest k accepted.
-        max_chars: the longest query accepted.
-    """
-    documents = {"type": "object", "properties": {"documents": {"type": "array"}}}
-    documents["properties"]["documents"]["items"] = _ref("Document")
-    detail = {
-        "type": "object",
-        "properties": {
-            "document": _ref("Document"),
-            "passages": {"type": "array", "items": _ref("Passage")},
-        },
-    }
-    paths = {
-        "/api/search": _get(
-            "Search the evidence; passages come best first with highlights and citations.",
-            _json(_ref("SearchResponse"), "The passages found."),
-            400,
-            405,
-            429,
-            503,
-            parameters=_search_parameters(max_k, max_chars),
-        ),
-        "/api/documents": _get("List the documents.", _json(documents, "All documents."), 405),
-        "/api/documents/{id}": _get(
-            "One document with its passages in order.",
-            _json(detail, "The document."),
-            404,
-            405,
-            parameters=_path_param("id", {"type": "string"}),
-        ),
-        "/api/passages/{id}": _get(
-            "One passage with its document and citation.",
-            _json(_ref("PassageDetail"), "The passage."),
-            404,
-            405,
-            parameters=_path_param("id", {"type": "integer"}),
-        ),
-        "/api/myths": _get(
-            "The myths, each with its answer and its two strongest quotes as evidence.",
-            _json(
-                {
-                    "type": "object",
-                    "properties": {"myths": {"type": "array", "items": _ref("Myth")}},
-                },
-                "All myths (an empty list when there are none).",
-            ),
-            405,
-        ),
-        "/api/myths/{id}": _get(
-            "One myth with all its evidence: pinned quotes first, then passages found by search.",
-            _json(_ref("Myth"), "The myth."),
-            404,
-            405,
-            503,
-            parameters=_path_param("id", {"type": "string"}),
-        ),
-        "/api/health": _get("Is the service ready?", _json(_ref("Health"), "Ready."), 503),
-        "/api/openapi.json": _get(
-            "This description.", _json({"type": "object"}, "OpenAPI 3.1 document.")
-        ),
-    }
-    # Health answers 503 with its own body when the model differs, or an Error when the store fails.
-    paths["/api/health"]["get"]["responses"]["503"] = _json(
-        {"oneOf": [_ref("Health"), _ref("Error")]}, "Not ready."
-    )
+def openapi_document(app: Flask) -> dict:
+    """The description of every route under /api, with the app's configured limits."""
+    paths: dict[str, dict] = {}
+    models: set[type[BaseModel]] = set()
+    for rule in api_rules(app):
+        operation = operation_of(app, rule.endpoint)
+        if operation is None:
+            raise ResponseDrift(f"{rule.rule} has no @describe (web/openapi.py says how).")
+        for answers in operation.responses.values():
+            models.update(answers)
+        described = _operation_object(rule.rule, operation, app.config)
+        paths.setdefault(openapi_path(rule.rule), {})["get"] = described
     return {
         "openapi": "3.1.0",
         "info": {
@@ -292,5 +159,51 @@ def openapi_document(max_k: int, max_chars: int) -> dict:
             'public sector. Errors are always {"error": "...", "status": N}.',
         },
         "paths": paths,
-        "components": {"schemas": _schemas()},
+        "components": {"schemas": _component_schemas(models)},
     }
+
+
+# -- the check that keeps answers and description together (tests) -----------------------------
+
+
+def check_response(app: Flask, response: Response) -> Response:
+    """Raise ResponseDrift when an /api answer does not match its route's description."""
+    if request.method in ("HEAD", "OPTIONS") or not request.path.startswith("/api/"):
+        return response
+    status = response.status_code
+    rule = request.url_rule
+    operation = operation_of(app, rule.endpoint) if rule is not None else None
+    if operation is None:
+        if rule is not None and status < 400:
+            raise ResponseDrift(f"{rule.rule} answered {status} but has no @describe.")
+        allowed: tuple[type[BaseModel], ...] = (Error,)  # no route matched: a 404 or 405
+    elif status not in operation.responses:
+        raise ResponseDrift(f"{rule.rule} answered {status}, which its description omits.")
+    else:
+        allowed = operation.responses[status]
+    if status == 200 and operation is not None and operation.media_type != JSON:
+        if response.mimetype != operation.media_type:
+            raise ResponseDrift(f"{rule.rule} answered {response.mimetype}.")
+        return response
+    if response.mimetype != JSON:
+        raise ResponseDrift(f"{request.path} answered {status} as {response.mimetype}, not JSON.")
+    _validate(response.get_data(), allowed, f"{request.method} {request.full_path} -> {status}")
+    return response
+
+
+def _validate(body: bytes, allowed: tuple[type[BaseModel], ...], label: str) -> None:
+    problems = []
+    for model in allowed:
+        try:
+            model.model_validate_json(body)
+            return
+        except ValidationError as exc:
+            problems.append(f"as {model.__name__}: {exc}")
+    raise ResponseDrift(f"{label} does not match its description " + "; ".join(problems))
+
+
+def init_app(app: Flask) -> None:
+    """Check every /api answer against the description when testing (or when configured)."""
+    validate = app.config.get("VALIDATE_API_RESPONSES")
+    if validate or (validate is None and app.testing):
+        app.after_request(lambda response: check_response(app, response))

@@ -21,6 +21,57 @@ MAX_FILTER_CHARS = 100
 _YEAR = re.compile(r"^\d{4}$")
 
 
+def search_parameters(config: dict) -> list[dict]:
+    """The OpenAPI description of what `parse_search` accepts, with the app's limits."""
+    year = {"type": "integer", "minimum": 1000, "maximum": 9999}
+    return [
+        {
+            "name": "q",
+            "in": "query",
+            "required": True,
+            "description": "The question or words to search for.",
+            "schema": {"type": "string", "minLength": 1, "maxLength": config["MAX_QUERY_CHARS"]},
+        },
+        {
+            "name": "k",
+            "in": "query",
+            "description": "How many passages to return.",
+            "schema": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": config["MAX_K"],
+                "default": config.get("DEFAULT_K", 10),
+            },
+        },
+        _repeatable("kind", "Only documents of this kind (report, guidance, case-study, ...)."),
+        _repeatable("tag", "Only documents with this tag."),
+        _repeatable("doc", "Only this document id."),
+        {"name": "year_from", "in": "query", "description": "Earliest year.", "schema": year},
+        {"name": "year_to", "in": "query", "description": "Latest year.", "schema": year},
+        {
+            "name": "mode",
+            "in": "query",
+            "description": "Ranking: both fused (hybrid), meaning only, or words only.",
+            "schema": {"type": "string", "enum": list(MODES), "default": "hybrid"},
+        },
+    ]
+
+
+def _repeatable(name: str, description: str) -> dict:
+    return {
+        "name": name,
+        "in": "query",
+        "description": description + " Repeat the parameter for several values (any of them).",
+        "schema": {
+            "type": "array",
+            "items": {"type": "string", "maxLength": MAX_FILTER_CHARS},
+            "maxItems": MAX_FILTER_VALUES,
+        },
+        "style": "form",
+        "explode": True,
+    }
+
+
 @dataclass(frozen=True)
 class SearchRequest:
     """A validated search: the query (may be empty on the page), k, mode and filters."""

@@ -1,0 +1,154 @@
+"""The shapes of the JSON API's answers, as typed models: the one source of /api/openapi.json.
+
+web/openapi.py turns these into the OpenAPI description; in tests (TESTING) every /api answer
+is validated against them, so a field added to a response without its model (or the other way
+round) fails the suite. The bodies themselves are still built as dicts by kb.serialize and
+kb.myths (shared with `kb search --json`); these models describe them.
+
+To add a field: add it to the model here (type and, where not obvious, a description); a field
+that may be missing or null is `X | None`. To add a response shape: a new `ApiModel` subclass,
+named as clients should see it under components/schemas.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from typing import Literal
+
+from pydantic import BaseModel
+from pydantic import ConfigDict
+from pydantic import Field
+from pydantic import RootModel
+
+
+class ApiModel(BaseModel):
+    """Strict and closed: "5" is not an integer here, and an undescribed field is an error."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Error(ApiModel):
+    """Every error of the API: one sentence for a person, and the HTTP status again."""
+
+    error: str
+    status: int
+
+
+class Document(ApiModel):
+    id: str
+    title: str
+    publisher: str
+    year: int | None
+    kind: str
+    url: str = Field(description="Where the document is published; empty when unknown.")
+    tags: list[str]
+    passages: int = Field(description="Number of passages.")
+    added_at: str = Field(description="When it was added (ISO 8601, UTC).")
+
+
+class Passage(ApiModel):
+    id: int
+    document_id: str
+    ordinal: int = Field(description="Position of the passage in its document, from 0.")
+    text: str
+    page: str | None = Field(description="The printed page (or range); null when unknown.")
+    section: str = Field(description="The section path, e.g. 'Findings > Savings'.")
+
+
+class Citation(ApiModel):
+    short: str = Field(description="Title, publisher, year and page, for quoting.")
+    harvard: str = Field(description="A Harvard-style reference with the address.")
+
+
+class Highlight(ApiModel):
+    """Character offsets into the passage text; the client escapes and marks up."""
+
+    start: int
+    end: int
+    kind: Literal["sentence", "term", "quote"]
+
+
+class CitedPassage(ApiModel):
+    """What a search hit and a myth's evidence have in common."""
+
+    id: int = Field(description="The passage id (see /api/passages/{passage_id}).")
+    text: str
+    page: str | None
+    section: str
+    highlights: list[Highlight]
+    document: Document
+    citation: Citation
+    url: str = Field(description="Permalink to the passage in the document reader.")
+
+
+class Hit(CitedPassage):
+    score: float
+    ranks: dict[str, int] = Field(description="The passage's rank in each search mode.")
+
+
+class MythMatch(ApiModel):
+    """The myth a query is close to (see /api/myths)."""
+
+    id: str
+    claim: str
+    score: float = Field(description="Cosine similarity to the query.")
+
+
+class SearchResponse(ApiModel):
+    query: str
+    results: list[Hit] = Field(description="Best first.")
+    took_ms: float
+    myth: MythMatch | None = Field(description="The myth the query is close to, if any.")
+
+
+class DocumentList(ApiModel):
+    documents: list[Document]
+
+
+class DocumentDetail(ApiModel):
+    document: Document
+    passages: list[Passage] = Field(description="In document order.")
+
+
+class PassageDetail(Passage):
+    document: Document
+    citation: Citation
+    url: str = Field(description="Permalink to the passage in the document reader.")
+
+
+class PinnedQuote(ApiModel):
+    document_id: str
+    quote: str = Field(description="A verbatim phrase of that document.")
+
+
+class Evidence(CitedPassage):
+    """A passage answering a myth; pinned quotes first, then passages found by search."""
+
+    pinned: bool
+    quote: str | None = Field(description="The pinned quote; null for a passage found by search.")
+    score: float | None = Field(description="The search score; null for a pinned quote.")
+
+
+class Myth(ApiModel):
+    id: str
+    claim: str
+    answer: str
+    queries: list[str]
+    pinned: list[PinnedQuote]
+    evidence: list[Evidence]
+
+
+class MythList(ApiModel):
+    myths: list[Myth]
+
+
+class Health(ApiModel):
+    status: Literal["ok", "model-mismatch"]
+    documents: int
+    passages: int
+    model: str = Field(description="The embedding model the stored vectors were made with.")
+    embedder: str = Field(description="The embedding model this server loaded.")
+
+
+class OpenApiDocument(RootModel[dict[str, Any]]):
+    """An OpenAPI 3.1 document (this one)."""

@@ -11,18 +11,6 @@ from datetime import datetime
 
 from kb.store import Store
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS audit_log (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at TEXT NOT NULL,
-    user TEXT NOT NULL,
-    action TEXT NOT NULL,
-    document_id TEXT NOT NULL,
-    title TEXT NOT NULL,
-    detail TEXT NOT NULL DEFAULT ''
-);
-"""
-
 ACTIONS = ("add", "replace", "edit", "remove")
 
 
@@ -41,12 +29,11 @@ class AuditLog:
     """The audit entries in a store's database.
 
     Args:
-        store: the knowledge base's store; the table is created on its connection.
+        store: the knowledge base's store (its migrations create the table).
     """
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        store.connection().executescript(_SCHEMA)
 
     def record(
         self, user: str, action: str, document_id: str, title: str, detail: str = ""

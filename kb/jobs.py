@@ -21,31 +21,6 @@ from datetime import datetime
 from kb.errors import NotFound
 from kb.store import Store
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY,
-    action TEXT NOT NULL,
-    user TEXT NOT NULL,
-    file_name TEXT NOT NULL,
-    sha256 TEXT NOT NULL,
-    document_id TEXT NOT NULL,
-    title TEXT NOT NULL,
-    status TEXT NOT NULL,
-    stage TEXT NOT NULL DEFAULT '',
-    pages INTEGER NOT NULL DEFAULT 0,
-    embedded INTEGER NOT NULL DEFAULT 0,
-    to_embed INTEGER NOT NULL DEFAULT 0,
-    passages INTEGER NOT NULL DEFAULT 0,
-    outcome TEXT NOT NULL DEFAULT '',
-    message TEXT NOT NULL DEFAULT '',
-    pid INTEGER NOT NULL,
-    host TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status);
-"""
-
 UNFINISHED = ("queued", "running")
 STALE_AFTER_SECONDS = 15 * 60
 _COLUMNS = (
@@ -115,12 +90,11 @@ class Jobs:
     """The upload jobs in a store's database.
 
     Args:
-        store: the knowledge base's store; the table is created on its connection.
+        store: the knowledge base's store (its migrations create the table).
     """
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        store.connection().executescript(_SCHEMA)
 
     def create(
         self, *, action: str, user: str, file_name: str, sha256: str, document_id: str, title: str

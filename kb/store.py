@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kb import migrations
 from kb.errors import ModelMismatch
 from kb.errors import NotFound
 from kb.errors import StoreError
@@ -28,61 +29,11 @@ from kb.models import Document
 from kb.models import DocumentMeta
 from kb.models import Passage
 
-SCHEMA_VERSION = "1"
-
 # Vector ids in the FAISS index pack the passage id and which of its vectors it is:
 # (passage_id << VECTOR_ID_BITS) | sub, sub 0 being the whole passage and 1.. its sentences.
 VECTOR_ID_BITS = 6
 MAX_SENTENCE_VECTORS = (1 << VECTOR_ID_BITS) - 1
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS documents (
-    id TEXT PRIMARY KEY,
-    title TEXT NOT NULL,
-    publisher TEXT NOT NULL,
-    year INTEGER,
-    kind TEXT NOT NULL,
-    url TEXT NOT NULL DEFAULT '',
-    tags TEXT NOT NULL DEFAULT '[]',
-    file_path TEXT NOT NULL,
-    sha256 TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    text TEXT NOT NULL,
-    added_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS passages (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    document_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
-    ordinal INTEGER NOT NULL,
-    text TEXT NOT NULL,
-    page TEXT,
-    section TEXT NOT NULL,
-    char_start INTEGER NOT NULL,
-    char_end INTEGER NOT NULL,
-    token_count INTEGER NOT NULL,
-    embedding BLOB NOT NULL,
-    UNIQUE (document_id, ordinal)
-);
-CREATE INDEX IF NOT EXISTS passages_by_document ON passages (document_id, ordinal);
--- Sentence-level vectors of each passage: a passage's embedding averages over all of its
--- sentences, so one sentence that answers a query can be lost in it; these let semantic search
--- score a passage by its best sentence too (see docs/evaluation.md).
-CREATE TABLE IF NOT EXISTS sentence_vectors (
-    passage_id INTEGER NOT NULL REFERENCES passages(id) ON DELETE CASCADE,
-    sub INTEGER NOT NULL,
-    embedding BLOB NOT NULL,
-    PRIMARY KEY (passage_id, sub)
-);
--- Keyword search. rowid is the passage id; kept in step by hand inside each transaction.
-CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(
-    text, section, title, tokenize = 'porter unicode61 remove_diacritics 2'
-);
-"""
-
-_SCHEMA_OBJECTS = frozenset(
-    {"meta", "documents", "passages", "passages_by_document", "sentence_vectors", "passages_fts"}
-)
 _PASSAGE_COLUMNS = (
     "id, document_id, ordinal, text, page, section, char_start, char_end, token_count"
 )
@@ -122,23 +73,11 @@ class Store:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         try:
-            # Only a new (or older) database needs writing to: opening one that is ready must not
-            # wait for another process's write (a server starting while `kb ingest` runs).
-            if not self._schema_ready():
-                self._conn.executescript(_SCHEMA)
-                self._conn.execute(
-                    "INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,)
-                )
-                self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
+            # Opening an up-to-date database only reads: it must not wait for another process's
+            # write (a server starting while `kb ingest` runs).
+            migrations.apply(self._conn)
         except sqlite3.OperationalError as exc:
             raise self._write_error(exc) from exc
-
-    def _schema_ready(self) -> bool:
-        names = {row[0] for row in self._conn.execute("SELECT name FROM sqlite_master")}
-        if not _SCHEMA_OBJECTS <= names:
-            return False
-        keys = self._conn.execute("SELECT COUNT(*) FROM meta WHERE key IN ('schema', 'generation')")
-        return keys.fetchone()[0] == 2
 
     def _write_error(self, exc: sqlite3.OperationalError) -> StoreError:
         """One sentence for what SQLite said when a write failed (it was rolled back)."""

@@ -1,7 +1,7 @@
 """Researcher accounts, and the record of failed logins that limits password guessing.
 
-Both tables live in the knowledge base's database, beside the documents (created here, not in
-kb.store's schema), so every server process sharing a data folder sees the same accounts and
+Both tables live in the knowledge base's database, beside the documents (created by the
+migrations in kb/migrations/), so every server process sharing a data folder sees the same accounts and
 counts the same failures. Passwords are stored only as salted hashes (werkzeug.security,
 scrypt by default).
 """
@@ -24,16 +24,6 @@ from werkzeug.security import generate_password_hash
 from kb.errors import AccountError
 from kb.errors import NotFound
 from kb.store import Store
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS users (
-    name TEXT PRIMARY KEY COLLATE NOCASE,
-    password_hash TEXT NOT NULL,
-    created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS login_failures (key TEXT NOT NULL, at REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS login_failures_by_key ON login_failures (key, at);
-"""
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 MIN_PASSWORD_CHARS = 10
@@ -76,7 +66,6 @@ class Users:
     def __init__(self, store: Store, hash_method: str | None = None) -> None:
         self.store = store
         self._hash_options = {"method": hash_method} if hash_method else {}
-        store.connection().executescript(_SCHEMA)
 
     def add(self, name: str, password: str) -> User:
         """Create an account.
@@ -168,7 +157,6 @@ class LoginThrottle:
         self.limit = limit
         self.period = period
         self._clock = clock
-        store.connection().executescript(_SCHEMA)
 
     def retry_after(self, keys: Iterable[str]) -> float:
         """0 when a login may be tried for all the keys, else the seconds until it may."""

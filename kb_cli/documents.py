@@ -215,3 +215,15 @@ def _myth_problems(settings: Settings, store, missing_ok: bool = False) -> list[
     if not settings.myths_path.exists():
         return []
     return check_pinned(load_myths(settings.myths_path), store, missing_ok=missing_ok)
+
+
+@cli.command()
+@click.pass_obj
+def migrate(settings: Settings) -> None:
+    """Bring the database's schema up to date (every command that opens it does so too)."""
+    from kb import migrations
+
+    store = open_store(settings)
+    conn = store.connection()
+    version = migrations.current_version(conn)
+    click.echo(f"Schema version {version} ({len(migrations.migrations())} migrations shipped).")

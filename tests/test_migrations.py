@@ -1,0 +1,157 @@
+"""Numbered migrations: applied once, in order, on open; old data folders upgrade in place."""
+
+import sqlite3
+import threading
+
+import pytest
+
+from kb import migrations
+from kb.errors import StoreError
+from kb.store import Store
+
+# The schema of the first release, before numbered migrations: what an existing data folder has.
+RELEASE_1_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO meta VALUES ('schema', '1'), ('generation', '7');
+CREATE TABLE documents (
+    id TEXT PRIMARY KEY, title TEXT NOT NULL, publisher TEXT NOT NULL, year INTEGER,
+    kind TEXT NOT NULL, url TEXT NOT NULL DEFAULT '', tags TEXT NOT NULL DEFAULT '[]',
+    file_path TEXT NOT NULL, sha256 TEXT NOT NULL, fingerprint TEXT NOT NULL, text TEXT NOT NULL,
+    added_at TEXT NOT NULL
+);
+INSERT INTO documents VALUES ('old', 'Old report', 'APSE', 2012, 'report', '', '[]', 'f', 's',
+    'fp', 'Some text.', '2026-01-01T00:00:00+00:00');
+CREATE TABLE passages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    document_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL, text TEXT NOT NULL, page TEXT, section TEXT NOT NULL,
+    char_start INTEGER NOT NULL, char_end INTEGER NOT NULL, token_count INTEGER NOT NULL,
+    embedding BLOB NOT NULL, UNIQUE (document_id, ordinal)
+);
+CREATE TABLE users (name TEXT PRIMARY KEY COLLATE NOCASE, password_hash TEXT NOT NULL,
+    created_at TEXT NOT NULL);
+INSERT INTO users VALUES ('ada', 'hash', '2026-01-01T00:00:00+00:00');
+"""
+
+
+def _tables(path) -> set[str]:
+    with sqlite3.connect(path) as conn:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+def test_a_new_store_records_every_migration(tmp_path):
+    store = Store(tmp_path / "kb.sqlite3")
+    conn = store.connection()
+    assert migrations.current_version(conn) == len(migrations.migrations())
+    assert {"documents", "passages", "users", "jobs", "audit_log"} <= _tables(store.path)
+    assert store.generation() == 0
+
+
+def test_a_release_1_data_folder_is_upgraded_in_place_keeping_its_data(tmp_path):
+    path = tmp_path / "kb.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(RELEASE_1_SCHEMA)
+    store = Store(path)
+    assert store.get_document("old").meta.title == "Old report"
+    assert store.generation() == 7  # the caches' generation is not reset by upgrading
+    assert {"sentence_vectors", "passages_fts", "jobs", "audit_log"} <= _tables(path)
+    users = store.connection().execute("SELECT name FROM users").fetchall()
+    assert users == [("ada",)]
+    assert migrations.current_version(store.connection()) == len(migrations.migrations())
+
+
+def test_opening_an_up_to_date_store_writes_nothing(tmp_path):
+    path = tmp_path / "kb.sqlite3"
+    Store(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    try:
+        Store(path, busy_timeout=0.1).close()  # would raise "busy" if it tried to write
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+def test_a_newer_schema_is_refused_in_one_sentence(tmp_path):
+    path = tmp_path / "kb.sqlite3"
+    Store(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO schema_migrations VALUES (999, 'future', 'then')")
+    with pytest.raises(StoreError, match="newer than this version of kb"):
+        Store(path)
+
+
+def test_a_failing_migration_changes_nothing(tmp_path, monkeypatch):
+    path = tmp_path / "kb.sqlite3"
+    Store(path).close()
+    shipped = migrations.migrations()
+    broken = migrations.Migration(
+        len(shipped) + 1, "broken", "CREATE TABLE half_done (x INTEGER);\nNOT SQL AT ALL;"
+    )
+    monkeypatch.setattr(migrations, "migrations", lambda dialect="sqlite": [*shipped, broken])
+    with pytest.raises(StoreError, match="syntax error"):
+        Store(path)
+    assert "half_done" not in _tables(path)
+    with sqlite3.connect(path) as conn:
+        assert migrations.current_version(conn) == len(shipped)
+
+
+def test_two_processes_opening_a_new_store_at_once_apply_each_migration_once(tmp_path):
+    path = tmp_path / "kb.sqlite3"
+    errors = []
+
+    def open_store():
+        try:
+            Store(path).close()
+        except Exception as exc:  # pragma: no cover - the assertion below reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_store) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()
+    assert [r[0] for r in rows] == list(range(1, len(migrations.migrations()) + 1))
+
+
+def test_statements_split_on_complete_statements_only():
+    script = "-- a comment\nCREATE TABLE a (x TEXT DEFAULT ';');\n\nINSERT INTO a VALUES ('1;2');\n"
+    assert migrations.statements(script) == [
+        "CREATE TABLE a (x TEXT DEFAULT ';');",
+        "INSERT INTO a VALUES ('1;2');",
+    ]
+    with pytest.raises(RuntimeError, match="incomplete statement"):
+        migrations.statements("CREATE TABLE b (x")
+
+
+def test_shipped_migrations_are_numbered_without_gaps():
+    numbers = [m.version for m in migrations.migrations()]
+    assert numbers == list(range(1, len(numbers) + 1))
+
+
+def test_kb_migrate_upgrades_an_old_data_folder_and_says_its_version(tmp_path):
+    from click.testing import CliRunner
+
+    from kb_cli.main import cli
+
+    (tmp_path / "data").mkdir()
+    with sqlite3.connect(tmp_path / "data" / "kb.sqlite3") as conn:
+        conn.executescript(RELEASE_1_SCHEMA)
+    result = CliRunner().invoke(cli, ["--data-dir", str(tmp_path / "data"), "migrate"])
+    assert result.exit_code == 0, result.output
+    shipped = len(migrations.migrations())
+    assert f"Schema version {shipped}" in result.output
+    assert "jobs" in _tables(tmp_path / "data" / "kb.sqlite3")
+
+
+def test_kb_migrate_without_a_knowledge_base_says_so(tmp_path):
+    from click.testing import CliRunner
+
+    from kb_cli.main import cli
+
+    result = CliRunner().invoke(cli, ["--data-dir", str(tmp_path / "none"), "migrate"])
+    assert result.exit_code == 1
+    assert "There is no knowledge base" in result.output

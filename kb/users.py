@@ -1,9 +1,9 @@
 """Researcher accounts, and the record of failed logins that limits password guessing.
 
 Both tables live in the knowledge base's database, beside the documents (created by the
-migrations in kb/migrations/), so every server process sharing a data folder sees the same accounts and
-counts the same failures. Passwords are stored only as salted hashes (werkzeug.security,
-scrypt by default).
+migrations in kb/migrations/), so every server process sharing a data folder sees the same
+accounts and counts the same failures. Passwords are stored only as salted hashes
+(werkzeug.security, scrypt by default).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ingest.blocks import LoadedFile
 from ingest.loaders import load_file
+from ingest.source_check import source_problems
 from ingest.split import SPLITTER_SETTINGS
 from ingest.split import split_blocks
 from ingest.split import split_sentences
@@ -44,12 +45,14 @@ class IngestItem:
     """A file to take in; without metadata, it is derived from the file (id from its name).
 
     `loaded` is the file already read by its loader (the upload checks read it before anything
-    is stored); the pipeline then does not read it a second time.
+    is stored); the pipeline then does not read it a second time. `own` marks one of our own
+    documents, refused unless every figure and quotation names its source (source_check.py).
     """
 
     path: Path
     meta: DocumentMeta | None = None
     loaded: LoadedFile | None = field(default=None, compare=False, repr=False)
+    own: bool = False
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,11 @@ class Ingestor:
         data = path.read_bytes() if self.max_bytes is None else _read_capped(path, self.max_bytes)
         sha256 = hashlib.sha256(data).hexdigest()
         document_id = item.meta.id if item.meta else slugify(path.stem)
+        loaded = item.loaded
+        if item.own:
+            # Checked even when unchanged: an unsourced figure must not stay in unnoticed.
+            loaded = loaded or load_file(path, max_bytes=self.max_bytes)
+            check_sources(loaded, path)
         stored_fingerprint = self.store.fingerprint(document_id)
         if item.meta is not None and stored_fingerprint == self._fingerprint(sha256, item.meta):
             return self._unchanged_or_updated(item.path, item.meta)
@@ -155,7 +163,7 @@ class Ingestor:
                     existing.id,
                     existing.meta.title,
                 )
-        loaded = item.loaded or load_file(path, max_bytes=self.max_bytes)
+        loaded = loaded or load_file(path, max_bytes=self.max_bytes)
         on_progress("read", loaded.page_count or 1, loaded.page_count or 1)
         meta = item.meta or _derived_meta(path, document_id, loaded)
         text, chunks = split_blocks(loaded.blocks)
@@ -253,7 +261,25 @@ def _derived_meta(path: Path, document_id: str, loaded: LoadedFile) -> DocumentM
 
 
 def catalog_items(entries: Iterable[CatalogEntry]) -> list[IngestItem]:
-    return [IngestItem(entry.path, entry.meta) for entry in entries]
+    return [IngestItem(entry.path, entry.meta, own=entry.own) for entry in entries]
+
+
+def check_sources(loaded: LoadedFile, path: Path) -> None:
+    """Raise IngestError listing every figure or quotation of ours without a source, by line."""
+    problems = source_problems(loaded, display_path(path))
+    if problems:
+        raise IngestError(
+            f"{path.name} breaks the source rule in {len(problems)} places:\n  "
+            + "\n  ".join(problems)
+        )
+
+
+def display_path(path: Path) -> str:
+    """The path as a person at this folder would type it (relative when it is below it)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 SUPPORTED_SUFFIXES = (".pdf", ".md", ".markdown", ".txt", ".text", ".html", ".htm", ".docx")

@@ -30,7 +30,8 @@ OVERLAP_SENTENCES = 1
 TAIL_MIN_TOKENS = 25
 BLOCK_SEPARATOR = "\n\n"
 SPLITTER_SETTINGS = {
-    "name": "sentence-pack-v2",  # v2: passages never cross a page
+    # v2: passages never cross a page; v3: page ranges and source keys (a re-ingest keeps them)
+    "name": "sentence-pack-v3",
     "encoding": ENCODING,
     "max_tokens": MAX_TOKENS,
     "target_tokens": TARGET_TOKENS,
@@ -56,7 +57,7 @@ class _Unit:
 
     start: int
     end: int
-    page: str | None
+    page: tuple[str | None, str | None]  # the first page and, for a range, the last
 
 
 @functools.cache
@@ -94,13 +95,29 @@ def split_blocks(
     chunks: list[Chunk] = []
     groups = itertools.groupby(_with_offsets(blocks), key=lambda pair: pair[0].section)
     for section, group in groups:
-        units = [unit for block, at in group for unit in _units(full_text, block, at, max_tokens)]
-        for start, end, page in _pack(
+        placed = list(group)
+        units = [unit for block, at in placed for unit in _units(full_text, block, at, max_tokens)]
+        for start, end, (page, page_end) in _pack(
             full_text, units, max_tokens, target_tokens, overlap_sentences
         ):
             text = full_text[start:end]
-            chunks.append(Chunk(text, page, section, start, end, count_tokens(text)))
+            keys = _source_keys(placed, start, end)
+            chunks.append(
+                Chunk(text, page, section, start, end, count_tokens(text), page_end, keys)
+            )
     return full_text, chunks
+
+
+def _source_keys(placed: list[tuple[Block, int]], start: int, end: int) -> tuple[str, ...]:
+    """The source keys of every block the passage takes text from: a paragraph's keys vouch for
+    all of its sentences, so a passage holding any of them cites them."""
+    keys = (
+        key
+        for block, at in placed
+        if at < end and start < at + len(block.text)
+        for key in block.source_keys
+    )
+    return tuple(dict.fromkeys(keys))
 
 
 def _with_offsets(blocks: list[Block]) -> Iterator[tuple[Block, int]]:
@@ -114,10 +131,10 @@ def _units(full: str, block: Block, at: int, max_tokens: int) -> Iterator[_Unit]
     for start, end in split_sentences(block.text):
         start, end = at + start, at + end
         if count_tokens(full[start:end]) <= max_tokens:
-            yield _Unit(start, end, block.page)
+            yield _Unit(start, end, block.pages)
         else:
             for piece_start, piece_end in _split_long(full[start:end], max_tokens):
-                yield _Unit(start + piece_start, start + piece_end, block.page)
+                yield _Unit(start + piece_start, start + piece_end, block.pages)
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
@@ -201,9 +218,9 @@ def _cut(text: str, at: int, limit: int) -> int:
 
 def _pack(
     full: str, units: list[_Unit], max_tokens: int, target: int, overlap: int
-) -> list[tuple[int, int, str | None]]:
-    """Pack a section's units into (start, end, page) passages."""
-    passages: list[tuple[int, int, str | None, int]] = []  # the last item: where new text starts
+) -> list[tuple[int, int, tuple[str | None, str | None]]]:
+    """Pack a section's units into (start, end, pages) passages."""
+    passages: list[tuple[int, int, tuple, int]] = []  # the last item: where new text starts
     i, previous_first = 0, 0
     while i < len(units):
         first, start = i, units[i].start

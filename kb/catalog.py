@@ -17,8 +17,12 @@ SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
 
 @dataclass(frozen=True)
 class CatalogEntry:
+    """A catalog document; `own` marks our own writing, which must name a source for every
+    figure and quotation (ingest/source_check.py)."""
+
     meta: DocumentMeta
     path: Path
+    own: bool = False
 
 
 def slugify(text: str) -> str:
@@ -76,8 +80,10 @@ def load_catalog(path: Path) -> list[CatalogEntry]:
             tags=tuple(raw.get("tags", ())),
         )
         validate_meta(meta)
+        if not isinstance(raw.get("own", False), bool):
+            raise CatalogError(f"Catalog entry {raw['id']!r} has own that is not true or false.")
         if meta.id in seen:
             raise CatalogError(f"The catalog lists the id {meta.id!r} twice.")
         seen.add(meta.id)
-        entries.append(CatalogEntry(meta, Path(path).parent / raw["file"]))
+        entries.append(CatalogEntry(meta, Path(path).parent / raw["file"], raw.get("own", False)))
     return entries

@@ -7,6 +7,22 @@ from dataclasses import field
 
 
 @dataclass(frozen=True)
+class Source:
+    """Where a statement in one of our own documents comes from: one entry of its Sources
+    section, `[^key]: Who (Year) "Title". URL (read YYYY-MM-DD)`.
+
+    `year` is text ("2013", "n.d."); `read` is the date we read it ("" when not recorded).
+    """
+
+    key: str
+    who: str
+    year: str
+    title: str
+    url: str
+    read: str = ""
+
+
+@dataclass(frozen=True)
 class DocumentMeta:
     """What a person says about a document: from the catalog, the upload form or `kb add`."""
 
@@ -28,6 +44,7 @@ class Document:
     sha256: str
     added_at: str
     passage_count: int = 0
+    sources: tuple[Source, ...] = ()  # its Sources section's entries (our own documents)
 
     @property
     def id(self) -> str:
@@ -36,7 +53,12 @@ class Document:
 
 @dataclass(frozen=True)
 class Chunk:
-    """A passage before it is stored: text with where it came from in the document."""
+    """A passage before it is stored: text with where it came from in the document.
+
+    `page` is the printed page; when the page is known only to lie in a range, `page` is its
+    first page and `page_end` its last (None when the page is known, or there is no page).
+    `source_keys` are the keys of the Sources entries its paragraphs cite, in order.
+    """
 
     text: str
     page: str | None
@@ -44,11 +66,13 @@ class Chunk:
     char_start: int
     char_end: int
     token_count: int
+    page_end: str | None = None
+    source_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Passage:
-    """A stored passage, the unit of search and citation."""
+    """A stored passage, the unit of search and citation (pages and source keys as in Chunk)."""
 
     id: int
     document_id: str
@@ -59,6 +83,8 @@ class Passage:
     char_start: int
     char_end: int
     token_count: int
+    page_end: str | None = None
+    source_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -72,8 +98,12 @@ class Span:
 
 @dataclass(frozen=True)
 class Citation:
+    """How to cite a passage: `short` (with the title between asterisks), `harvard`, and the
+    primary sources the passage cites (empty for a document that is its own source)."""
+
     short: str
     harvard: str
+    sources: tuple[Source, ...] = ()
 
 
 @dataclass

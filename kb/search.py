@@ -26,21 +26,12 @@ from kb.models import SearchFilters
 from kb.query import clean_query
 from kb.query import fts_match
 from kb.query import query_terms
+from kb.sources import is_reference_section
 from kb.store import Store
 from kb.store import document_filter_sql
 
 MODES = ("hybrid", "semantic", "keyword")
 MAX_K = 50
-
-# Sections that list sources rather than say anything: a bibliography entry is not evidence, and
-# its titles and addresses otherwise match queries about the very things they cite.
-REFERENCE_SECTIONS = frozenset(
-    {"sources", "references", "bibliography", "further reading", "notes and sources"}
-)
-
-
-def is_reference_section(section: str) -> bool:
-    return section.rsplit(" > ", 1)[-1].strip().lower() in REFERENCE_SECTIONS
 
 
 @dataclass(frozen=True)

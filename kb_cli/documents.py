@@ -197,12 +197,30 @@ def check(settings: Settings) -> None:
             f"{store.count_vectors()} (passages and their sentences)."
         )
     problems.extend(_myth_problems(settings, store, missing_ok=True))
+    problems.extend(_source_problems(settings))
     if problems:
-        raise KBError(" ".join(problems))
+        raise KBError("\n".join(problems))
     click.echo(
         f"OK: {len(store.list_documents())} documents, {store.count_passages()} passages, "
         f"index {index.kind} with {len(index)} vectors."
     )
+
+
+def _source_problems(settings: Settings) -> list[str]:
+    """Figures and quotations in our own catalog documents without a source (by file and line);
+    nothing to check where there is no catalog."""
+    if not settings.catalog_path.exists():
+        return []
+    from ingest.loaders import load_file
+    from ingest.pipeline import display_path
+    from ingest.source_check import source_problems
+    from kb.catalog import load_catalog
+
+    problems = []
+    for entry in load_catalog(settings.catalog_path):
+        if entry.own and entry.path.exists():
+            problems.extend(source_problems(load_file(entry.path), display_path(entry.path)))
+    return problems
 
 
 def _myth_problems(settings: Settings, store, missing_ok: bool = False) -> list[str]:

@@ -172,8 +172,9 @@ def content(blocks):
 def test_headings_are_blocks_that_open_their_sections(tmp_path):
     text = "# Title\n\nCover line.\n\n## Costs\n\n<!-- page 4 -->\n\nText.\n"
     loaded = load_file(write(tmp_path, "h.md", text.encode()))
+    # The cover line comes before the first page marker: its page is not known, so none is given.
     assert [(b.text, b.page, b.section) for b in loaded.blocks] == [
-        ("Cover line.", "4", "Costs"),
+        ("Cover line.", None, "Costs"),
         ("Costs", "4", "Costs"),
         ("Text.", "4", "Costs"),
     ]
@@ -330,7 +331,7 @@ def test_markdown_sections_pages_and_inline_text(tmp_path):
     loaded = load_file(write(tmp_path, "report.md", MARKDOWN))
     assert loaded.title == "The front line starts here"
     assert [(b.text, b.page, b.section) for b in content(loaded.blocks)] == [
-        ("A report, 2012", "4", "Exposing the myths"),
+        ("A report, 2012", None, "Exposing the myths"),  # before the first page marker
         ("Intro with bold, stress and a link.", "4", "Exposing the myths"),
         ("First item continues here.", "4", "Exposing the myths > Back office"),
         ("Second item", "4", "Exposing the myths > Back office"),

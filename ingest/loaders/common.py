@@ -100,7 +100,7 @@ def assemble(items: list[Heading | Block]) -> tuple[list[Block], str | None]:
                 # A heading with no text of its own (straight into a sub-heading) would be a
                 # passage of a few words; its words live on in the sub-sections' paths.
                 blocks.pop()
-            last_heading = Block(text=item.text, page=None, section=path)
+            last_heading = Block(text=item.text, page=None, section=path, heading=True)
             blocks.append(last_heading)
         elif isinstance(item, Block):
             path = SECTION_SEPARATOR.join(h.text for h in stack)
@@ -114,11 +114,17 @@ def assemble(items: list[Heading | Block]) -> tuple[list[Block], str | None]:
 
 
 def _pages_for_headings(blocks: list[Block]) -> list[Block]:
-    """A heading is printed on the page of the text that follows it (or precedes it, last)."""
+    """A heading is printed on the page (or in the range of pages) of the text that follows it.
+
+    Only a heading takes a page from elsewhere: text before the first page marker has no page
+    we know, and neither does a heading over it.
+    """
     result = list(blocks)
-    following = None
+    following: tuple[str | None, str | None] = (None, None)
     for i in range(len(result) - 1, -1, -1):
-        if result[i].page is None and following is not None:
-            result[i] = replace(result[i], page=following)
-        following = result[i].page if result[i].page is not None else following
+        block = result[i]
+        if not block.heading:
+            following = block.pages
+        elif block.page is None and following[0] is not None:
+            result[i] = replace(block, page=following[0], page_end=following[1])
     return result

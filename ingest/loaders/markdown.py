@@ -1,4 +1,6 @@
-"""Markdown loader: ATX headings give sections, `<!-- page N -->` lines give printed pages."""
+"""Markdown loader: ATX headings give sections, `<!-- page N -->` lines give printed pages,
+`<!-- pages N-M -->` lines a range of pages where the page is not known exactly, and footnote
+references `[^key]` the source keys of a paragraph (see ingest/footnotes.py)."""
 
 from __future__ import annotations
 
@@ -6,17 +8,26 @@ import re
 
 from ingest.blocks import Block
 from ingest.blocks import LoadedFile
+from ingest.footnotes import DEFINITION
+from ingest.footnotes import Definition
+from ingest.footnotes import parse_definition
+from ingest.footnotes import take_references
 from ingest.loaders.common import Heading
 from ingest.loaders.common import assemble
 from ingest.loaders.common import decode_text
 from ingest.loaders.common import tidy
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n.*?\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
-_PAGE_MARKER = re.compile(r"^[ \t]*<!--\s*page[\s:]*(\S+?)\s*-->[ \t]*$", re.I | re.M)
+# `<!-- page 9 -->`: the text below is on printed page 9. `<!-- pages 9-11 -->`: it is somewhere
+# on pages 9 to 11 (a section's pages known only from a contents list).
+_PAGE_MARKER = re.compile(
+    r"^[ \t]*<!--\s*(?:pages[\s:]*(\S+?)\s*[-\u2013]\s*(\S+?)|page[\s:]*(\S+?))\s*-->[ \t]*$",
+    re.I | re.M,
+)
 # An unclosed comment runs to the end of the file, as a browser would read it.
 _COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
 # NUL never occurs in text we accept, so it safely marks where a page marker stood.
-_PAGE_SENTINEL = re.compile(r"^\x00page (.*)\x00$")
+_PAGE_SENTINEL = re.compile(r"^\x00page (\d+)\x00$")
 # Every pattern here runs in time linear in the line: no two unbounded runs can trade characters
 # (possessive quantifiers), and an opening mark's span stops at the next mark of its kind. The
 # earlier lazy `(.+?)` forms rescanned to the end of the paragraph for every unclosed mark, so
@@ -64,60 +75,100 @@ def load_markdown(data: bytes, name: str) -> LoadedFile:
     Returns:
         The blocks and the title (a lone leading H1).
     """
-    blocks, title = assemble(_items(_prepare(decode_text(data))))
-    return LoadedFile(blocks=blocks, title=title)
+    lines, pages = _prepare(decode_text(data))
+    definitions: list[Definition] = []
+    blocks, title = assemble(_items(lines, pages, definitions))
+    return LoadedFile(blocks=blocks, title=title, definitions=tuple(definitions))
 
 
-def _prepare(text: str) -> list[str]:
-    """Drop front matter and comments, keeping page markers as sentinel lines."""
-    text = _FRONT_MATTER.sub("", text.lstrip("\ufeff"), count=1)
-    text = _PAGE_MARKER.sub(lambda m: f"\x00page {m.group(1)}\x00", text)
-    return _COMMENT.sub("", text).split("\n")
+def _prepare(text: str) -> tuple[list[str], list[tuple[str, str | None]]]:
+    """Drop front matter and comments, keeping page markers as sentinel lines.
+
+    Every line keeps its number (what is dropped leaves blank lines), so that a problem can be
+    reported at its line of the file. Returns the lines and the pages the sentinels stand for.
+    """
+    text = text.lstrip("\ufeff")
+    text = _FRONT_MATTER.sub(lambda m: "\n" * m.group().count("\n"), text, count=1)
+    pages: list[tuple[str, str | None]] = []
+
+    def sentinel(match: re.Match) -> str:
+        first, last, single = match.groups()
+        pages.append((single, None) if single else (first, last if last != first else None))
+        return f"\x00page {len(pages) - 1}\x00"
+
+    text = _PAGE_MARKER.sub(sentinel, text)
+    text = _COMMENT.sub(lambda m: "\n" * m.group().count("\n"), text)
+    return text.split("\n"), pages
 
 
-def _items(lines: list[str]) -> list[Heading | Block]:
+def _items(
+    lines: list[str], pages: list[tuple[str, str | None]], definitions: list[Definition]
+) -> list[Heading | Block]:
     items: list[Heading | Block] = []
     paragraph: list[str] = []
     page: str | None = None
+    page_end: str | None = None
     fence: str | None = None
+    first_line = 0
 
     def flush(raw: bool = False) -> None:
-        text = "\n".join(paragraph).strip() if raw else inline_text(" ".join(paragraph))
+        if raw:
+            text, keys = "\n".join(paragraph).strip(), ()
+        else:
+            text, keys = take_references(" ".join(paragraph))
+            text = inline_text(text)
         if text:
-            items.append(Block(text, page, ""))
+            items.append(Block(text, page, "", page_end, keys, first_line))
         paragraph.clear()
 
-    for line in lines:
+    def start(number: int) -> None:
+        nonlocal first_line
+        if not paragraph:
+            first_line = number
+
+    for number, line in enumerate(lines, start=1):
         if marker := _PAGE_SENTINEL.match(line):
             flush(raw=fence is not None)  # a page turn splits even a code block: one page each
-            page = marker.group(1)
+            page, page_end = pages[int(marker.group(1))]
             continue
         if fence is not None:
             if line.strip().startswith(fence):
                 fence = None
                 flush(raw=True)
             else:
+                start(number)
                 paragraph.append(line)
             continue
         heading = _HEADING.match(line)
         if heading or not line.strip() or _FENCE.match(line) or _is_row(line):
             flush()
         if heading:
-            text = _without_closing_hashes(heading.group(2) or "")
+            text, _ = take_references(_without_closing_hashes(heading.group(2) or ""))
             items.append(Heading(len(heading.group(1)), inline_text(text)))
         elif _FENCE.match(line):
             fence = _FENCE.match(line).group(1)
         elif len(paragraph) == 1 and _SETEXT.match(line) and not _ITEM.match(paragraph[0]):
-            items.append(Heading(1 if "=" in line else 2, inline_text(" ".join(paragraph))))
+            text, _ = take_references(" ".join(paragraph))
+            items.append(Heading(1 if "=" in line else 2, inline_text(text)))
             paragraph.clear()
+        elif definition := DEFINITION.match(line):
+            # A Sources entry: kept as the document's source, and as text the reader shows.
+            flush()
+            found = parse_definition(definition.group(1), definition.group(2), number)
+            definitions.append(found)
+            if text := inline_text(found.text):
+                items.append(Block(text, page, "", page_end, (), number))
         elif _RULE.match(line) or _TABLE_RULE.match(line) or _LINK_DEFINITION.match(line):
             flush()
         elif _is_row(line):
-            cells = [inline_text(cell) for cell in line.strip().strip("|").split("|")]
-            items.append(Block(" | ".join(cell for cell in cells if cell), page, ""))
+            row, keys = take_references(line)
+            cells = [inline_text(cell) for cell in row.strip().strip("|").split("|")]
+            text = " | ".join(cell for cell in cells if cell)
+            items.append(Block(text, page, "", page_end, keys, number))
         elif line.strip():
             if _ITEM.match(line):
                 flush()
+            start(number)
             paragraph.append(_QUOTE.sub("", _ITEM.sub("", line, count=1), count=1))
     flush(raw=fence is not None)
     return [item for item in items if not isinstance(item, Block) or item.text]

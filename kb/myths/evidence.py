@@ -18,9 +18,9 @@ from kb.myths.models import Myth
 from kb.myths.quotes import _first_holding
 from kb.myths.quotes import _folded
 from kb.myths.quotes import quote_span
-from kb.search import is_reference_section
 from kb.search import near_duplicate
 from kb.serialize import document_to_dict
+from kb.sources import is_reference_section
 
 if TYPE_CHECKING:
     from kb.search import KnowledgeBase

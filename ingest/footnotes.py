@@ -1,0 +1,74 @@
+"""Source keys in Markdown: footnote references `[^key]` and Sources definitions.
+
+The contract with the corpus writers (corpus/README.md): a paragraph or list item cites with
+footnote references, `... on about 2,200 bills.[^bbc-2011][^register-2011]`, and the document's
+`## Sources` section holds one definition per line,
+`[^bbc-2011]: BBC News (2011) "Title of the piece". https://full.address/ (read 2026-11-30)`.
+References are taken out of the text that is stored, shown and embedded, and kept as keys.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from kb.models import Source
+from kb.sources import KEY
+
+# A reference is never followed by ":" (that is a definition). The key may be malformed here so
+# that the check can name it; KEY says what a good one is.
+REFERENCE = re.compile(r"[ \t]*\[\^([^\[\]\s]{1,80})\](?!:)")
+DEFINITION = re.compile(r"^ {0,3}\[\^([^\[\]\s]{1,80})\]:[ \t]*(.*)$")
+# Who (Year) "Title". URL (read YYYY-MM-DD); curly quotes are accepted around the title, and the
+# full stop after it may sit inside the quotes ("Title.").
+_ENTRY = re.compile(
+    r"^(?P<who>\S.*?)\s+\((?P<year>\d{4}[a-z]?|n\.d\.)\)\s+"
+    r"[\"\u201c](?P<title>.+)[\"\u201d]\.?\s+"
+    r"(?P<url>https?://\S+?)"
+    r"(?:\s+\(read\s+(?P<read>\d{4}-\d{2}-\d{2})\))?\.?\s*$"
+)
+FORM = 'Who (Year) "Title". https://address (read YYYY-MM-DD)'
+
+
+@dataclass(frozen=True)
+class Definition:
+    """One `[^key]: ...` line: the source it defines, or why it could not be read."""
+
+    key: str
+    line: int
+    text: str  # the definition after the colon, as written
+    source: Source | None
+    problem: str = ""
+
+
+def take_references(text: str) -> tuple[str, tuple[str, ...]]:
+    """The text without its footnote references, and their keys in order (each once).
+
+    A reference right after a word or full stop is removed with any space before it, so
+    "bills. [^a]" and "bills.[^a]" both read "bills.".
+    """
+    keys = tuple(dict.fromkeys(match.group(1) for match in REFERENCE.finditer(text)))
+    return (REFERENCE.sub("", text) if keys else text), keys
+
+
+def parse_definition(key: str, body: str, line: int) -> Definition:
+    """Read one definition's text into a Source; a malformed one carries a problem instead."""
+    body = body.strip()
+    if not KEY.match(key):
+        return Definition(key, line, body, None, f"the key [^{key}] is not lower-case a-z, 0-9, -")
+    match = _ENTRY.match(body)
+    if match is None:
+        if not re.search(r"https?://", body):
+            problem = f"the source [^{key}] has no http(s) address"
+        else:
+            problem = f"the source [^{key}] is not of the form {FORM}"
+        return Definition(key, line, body, None, problem)
+    source = Source(
+        key=key,
+        who=match["who"].strip().rstrip(","),
+        year=match["year"],
+        title=match["title"].strip(),
+        url=match["url"].rstrip(".,;"),
+        read=match["read"] or "",
+    )
+    return Definition(key, line, body, source)

@@ -17,7 +17,7 @@ from kb.sources import KEY
 from kb.sources import is_reference_section
 
 _FIGURE = re.compile(r"\d")
-_QUOTED = re.compile(r"\"[^\"\s][^\"]*\"|\u201c[^\u201d]+\u201d")
+_QUOTED = re.compile(r"\"[^\"\s][^\"]*\"|\u201c[^\u201c\u201d]+\u201d")
 _SHOWN = 60  # characters of the paragraph shown in a problem
 
 

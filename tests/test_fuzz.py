@@ -448,6 +448,9 @@ def hostile_files() -> list[dict]:
         dict(name="unclosed-tag.md", data=b"<a " * 100_000, expect="any"),
         dict(name="heading-of-spaces.md", data=b"## a" + b" \t" * 100_000 + b"x\n\nb", expect=None),
         dict(name="table-of-spaces.md", data=b"|" + b" " * 200_000 + b"x", expect=None),
+        dict(name="spaces-before-a-footnote.md", data=b"a" + b" " * 200_000 + b"[^k]", expect=None),
+        dict(name="unclosed-footnotes.md", data=b"text [^" * 50_000, expect=None),
+        dict(name="long-definition.md", data=b'[^a]: x (2011) "' * 30_000, expect=None),
         dict(name="one-long-line.txt", data=b"word " * 200_000, expect=None),
     ]
 

@@ -113,7 +113,7 @@ def test_pdf_outline_gives_sections(tmp_path):
 def test_pdf_encrypted_is_refused(tmp_path):
     data = rewrite_pdf(make_pdf([["Secret."]]), lambda writer: writer.encrypt("secret"))
     message = refusal(write(tmp_path, "locked.pdf", data), EncryptedFile)
-    assert message == "locked.pdf is encrypted; remove the password and try again."
+    assert message == "locked.pdf is protected by a password; save a copy without it and try again."
 
 
 def test_pdf_with_only_an_owner_password_is_read(tmp_path):
@@ -130,7 +130,7 @@ def test_pdf_encryption_we_cannot_undo_is_refused(tmp_path, monkeypatch):
     message = refusal(write(tmp_path, "aes.pdf", data), EncryptedFile)
     assert message == (
         "aes.pdf is encrypted in a way this installation cannot open; "
-        "remove the password and try again."
+        "remove the encryption and try again."
     )
 
 

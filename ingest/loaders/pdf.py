@@ -14,6 +14,8 @@ from pypdf.errors import LimitReachedError
 
 from ingest.blocks import Block
 from ingest.blocks import LoadedFile
+from ingest.clean import clean_pages
+from ingest.clean import quality
 from ingest.loaders.common import SECTION_SEPARATOR
 from ingest.loaders.common import tidy
 from kb.errors import CorruptFile
@@ -98,12 +100,15 @@ def _read(data: bytes, name: str, max_pages: int, max_seconds: float | None) -> 
 
     labels = _page_labels(reader, count)
     starts = _outline_starts(reader)
-    blocks: list[Block] = []
-    section = ""
+    texts = []
     for index in range(count):
         in_time()
-        text = reader.pages[index].extract_text(visitor_operand_before=in_time)
-        paragraphs = page_paragraphs(text or "", labels[index])
+        texts.append(reader.pages[index].extract_text(visitor_operand_before=in_time) or "")
+    _refuse_garbled(texts, name)
+    blocks: list[Block] = []
+    section = ""
+    for index, text in enumerate(clean_pages(texts)):
+        paragraphs = page_paragraphs(text, labels[index])
         section, placed = _place(paragraphs, section, starts.get(index, []))
         blocks.extend(Block(text, labels[index], where) for where, text in placed)
     if not blocks:
@@ -111,17 +116,37 @@ def _read(data: bytes, name: str, max_pages: int, max_seconds: float | None) -> 
     return LoadedFile(blocks=blocks, title=_title(reader), page_count=count)
 
 
+def _refuse_garbled(texts: list[str], name: str) -> None:
+    """Refuse a PDF whose text layer is mostly not words (a wrong font map, a shifted alphabet).
+
+    Taken in as it is, such text is never found by a search and misquotes the document.
+    """
+    scored = [(len(text), quality(text)) for text in texts]
+    garbled = [(size, q) for size, q in scored if q.garbled]
+    if sum(size for size, _ in garbled) > sum(size for size, _ in scored) / 2:
+        known = sum(q.known for _, q in garbled) / len(garbled)
+        raise NoExtractableText(
+            f"{name}'s text layer is garbled (only {known:.0%} of its words are words), so it "
+            f"was refused; it needs OCR."
+        )
+
+
 def _decrypt(reader: PdfReader, name: str) -> None:
-    """Open a PDF locked only against editing (empty user password); refuse any other."""
+    """Open a PDF locked only against editing (empty user password); refuse any other.
+
+    AES-encrypted files need pypdf's "crypto" extra (the cryptography package), a dependency.
+    """
     try:
         opened = reader.decrypt("") != PasswordType.NOT_DECRYPTED
-    except Exception as exc:  # AES needs pypdf's optional "cryptography" dependency
+    except Exception as exc:  # an encryption method that even cryptography cannot undo
         raise EncryptedFile(
             f"{name} is encrypted in a way this installation cannot open; "
-            "remove the password and try again."
+            "remove the encryption and try again."
         ) from exc
     if not opened:
-        raise EncryptedFile(f"{name} is encrypted; remove the password and try again.")
+        raise EncryptedFile(
+            f"{name} is protected by a password; save a copy without it and try again."
+        )
 
 
 def _page_labels(reader: PdfReader, count: int) -> list[str]:

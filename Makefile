@@ -39,12 +39,12 @@ test-fast: install
 	$(PY) -m pytest -m "not model and not browser and not server and not slow"
 
 lint: install
-	$(VENV)/bin/ruff check kb ingest web kb_cli tests bench
-	$(VENV)/bin/ruff format --check kb ingest web kb_cli tests bench
+	$(VENV)/bin/ruff check kb ingest web export kb_cli tests bench
+	$(VENV)/bin/ruff format --check kb ingest web export kb_cli tests bench
 
 fmt: install
-	$(VENV)/bin/ruff format kb ingest web kb_cli tests bench
-	$(VENV)/bin/ruff check --fix kb ingest web kb_cli tests bench
+	$(VENV)/bin/ruff format kb ingest web export kb_cli tests bench
+	$(VENV)/bin/ruff check --fix kb ingest web export kb_cli tests bench
 
 bench: install
 	$(PY) bench/ingest.py

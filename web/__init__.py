@@ -20,6 +20,7 @@ from web import embed
 from web import errors
 from web import myths
 from web import openapi
+from web import packs
 from web import pages
 from web import ratelimit
 from web import render
@@ -91,6 +92,7 @@ def create_app(config: dict | None = None, kb: KnowledgeBase | None = None) -> F
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(embed.bp)
+    app.register_blueprint(packs.bp)  # /pack, /api/packs/render, documents' references
     auth.init_app(app)  # sessions, CSRF and the login guard; /login and /logout
     admin.init_app(app)  # the ingestor, jobs, audit log and upload worker; /admin pages
     myths.init_app(app)  # app.extensions["myths"] and the /myths pages and API

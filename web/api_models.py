@@ -20,6 +20,11 @@ from pydantic import ConfigDict
 from pydantic import Field
 from pydantic import RootModel
 
+from kb.packs import MAX_HEADING_CHARS
+from kb.packs import MAX_ITEMS
+from kb.packs import MAX_NOTE_CHARS
+from kb.packs import MAX_TITLE_CHARS
+
 
 class ApiModel(BaseModel):
     """Strict and closed: "5" is not an integer here, and an undescribed field is an error."""
@@ -148,6 +153,74 @@ class Health(ApiModel):
     passages: int
     model: str = Field(description="The embedding model the stored vectors were made with.")
     embedder: str = Field(description="The embedding model this server loaded.")
+
+
+# -- evidence packs (web/packs.py) ------------------------------------------------------------
+
+PackFormat = Literal["docx", "md", "txt", "ris", "bib", "csl", "json"]
+
+
+class PackPassageItem(ApiModel):
+    passage: int = Field(ge=1, description="A passage id (`id` of a search hit or a passage).")
+    note: str = Field("", max_length=MAX_NOTE_CHARS, description="The person's own note.")
+    myth: str | None = Field(None, description="The myth it was added from: adds its answer.")
+
+
+class PackHeadingItem(ApiModel):
+    heading: str = Field(max_length=MAX_HEADING_CHARS, description="A heading of one's own.")
+
+
+class PackRenderRequest(ApiModel):
+    """A pack: passage ids in order, with headings, notes and a title (all plain text)."""
+
+    title: str = Field("", max_length=MAX_TITLE_CHARS, description="Default: Evidence pack.")
+    items: list[PackPassageItem | PackHeadingItem] = Field(min_length=1, max_length=MAX_ITEMS)
+    format: PackFormat = Field(
+        description="docx, md or txt: the pack; ris, bib or csl (CSL-JSON): its documents' "
+        "references; json: the pack as resolved (below)."
+    )
+
+
+class PackMyth(ApiModel):
+    id: str
+    claim: str
+    answer: str
+
+
+class PackPassageEntry(ApiModel):
+    position: int = Field(description="1-based, counting headings and gone items.")
+    passage: Passage
+    document: Document
+    citation: Citation
+    url: str = Field(description="Permalink to the passage in the document reader.")
+    note: str
+    myth: PackMyth | None
+
+
+class PackHeadingEntry(ApiModel):
+    position: int
+    heading: str
+
+
+class PackMissingEntry(ApiModel):
+    position: int
+    missing: Literal[True]
+    passage_id: int = Field(description="Not stored (any more): removed or replaced.")
+
+
+class PackMissing(ApiModel):
+    position: int
+    passage_id: int
+
+
+class PackPreview(ApiModel):
+    """The pack as resolved from the store (format "json"), as the pack page shows it."""
+
+    title: str
+    created: str = Field(description="The pack's date (ISO 8601).")
+    items: list[PackPassageEntry | PackHeadingEntry | PackMissingEntry]
+    missing: list[PackMissing]
+    missing_sentence: str | None = Field(description="The line the files carry, if any gone.")
 
 
 class OpenApiDocument(RootModel[dict[str, Any]]):

@@ -41,6 +41,9 @@ from web.secret import secret_key
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Endpoints that take unsafe methods without a login (their CSRF token is still checked).
 PUBLIC_ENDPOINTS = frozenset({"auth.login"})
+# JSON endpoints that take a POST but read no cookie and change nothing stored, like the rest of
+# the API: no login and no CSRF token (web/packs.py says why that is safe).
+COOKIELESS_ENDPOINTS = frozenset({"packs.render"})
 # Blueprints whose every page needs a login.
 PRIVATE_BLUEPRINTS = frozenset({"admin"})
 
@@ -111,8 +114,8 @@ def _flag(value) -> bool:
 
 def _guard() -> Response | None:
     endpoint = request.endpoint
-    if endpoint is None:
-        return None  # no such route: the 404 or 405 follows
+    if endpoint is None or endpoint in COOKIELESS_ENDPOINTS:
+        return None  # no such route (the 404 or 405 follows), or nothing to guard
     unsafe = request.method in UNSAFE_METHODS
     private = request.blueprint in PRIVATE_BLUEPRINTS
     if private or (unsafe and endpoint not in PUBLIC_ENDPOINTS):

@@ -12,7 +12,10 @@ How to describe an endpoint (every route under /api must be, or the tests fail):
   (/api/health's 503) goes in `responses={503: (Health, Error)}`.
 - Query parameters: `parameters=` a function of the app config returning OpenAPI parameter
   objects (see web/params.py). Path parameters come from the route (`<int:...>` is an integer).
-- A non-JSON answer (a file download): `ok=None, media_type="application/zip"`.
+- A non-JSON answer (a file download): `ok=None, media_type="application/zip"`; several
+  (files, or JSON for one option): `media_type=("application/zip", "application/json")`.
+- A POST with a JSON body: `request=TheBodyModel` (documentation only: the view validates the
+  body itself, so that every error is its own sentence); the method comes from the route.
 
 The document is built from app.url_map, so a route cannot be missing from it; and when the app
 is TESTING (or VALIDATE_API_RESPONSES is set) every /api answer is checked against its model
@@ -41,7 +44,9 @@ REF = "#/components/schemas/{model}"
 ERROR_TEXTS = {
     400: "A parameter is missing or invalid; the message names it.",
     404: "No such document, passage or myth.",
-    405: "Only GET (and HEAD) are allowed.",
+    405: "That method is not allowed here; the Allow header names the ones that are.",
+    413: "The request body is larger than the endpoint accepts.",
+    415: "The body must be sent as application/json.",
     429: "Too many searches from this address; Retry-After gives the seconds to wait.",
     500: "A fault of ours (logged); the message says only that.",
     503: "The store cannot be used right now.",
@@ -56,13 +61,18 @@ class ResponseDrift(AssertionError):
 
 @dataclass(frozen=True)
 class Operation:
-    """What `describe` records on a view: the description of its GET."""
+    """What `describe` records on a view: the description of its GET (or POST)."""
 
     summary: str
     responses: dict[int, tuple[type[BaseModel], ...]]
     parameters: Callable[[dict], list[dict]] | None = None
-    media_type: str = JSON
+    media_type: str | tuple[str, ...] = JSON
     descriptions: dict[int, str] = field(default_factory=dict)
+    request: type[BaseModel] | None = None
+
+    @property
+    def media_types(self) -> tuple[str, ...]:
+        return (self.media_type,) if isinstance(self.media_type, str) else self.media_type
 
 
 def describe(
@@ -72,13 +82,14 @@ def describe(
     errors: tuple[int, ...] = (),
     responses: dict[int, tuple[type[BaseModel], ...]] | None = None,
     parameters: Callable[[dict], list[dict]] | None = None,
-    media_type: str = JSON,
+    media_type: str | tuple[str, ...] = JSON,
+    request: type[BaseModel] | None = None,
 ):
-    """Attach the OpenAPI description of a GET route to its view (see the module docstring)."""
+    """Attach the OpenAPI description of a route to its view (see the module docstring)."""
     answers: dict[int, tuple[type[BaseModel], ...]] = {200: (ok,) if ok else ()}
     answers.update({code: (Error,) for code in (*errors, *ALWAYS)})
     answers.update(responses or {})
-    operation = Operation(summary, answers, parameters, media_type)
+    operation = Operation(summary, answers, parameters, media_type, request=request)
 
     def attach(view):
         view.api_operation = operation
@@ -110,25 +121,32 @@ def _path_parameters(rule_text: str) -> list[dict]:
     return parameters
 
 
-def _content(models: tuple[type[BaseModel], ...], media_type: str) -> dict:
-    if media_type != JSON:
-        return {media_type: {"schema": {"type": "string", "format": "binary"}}}
-    refs = [{"$ref": REF.format(model=m.__name__)} for m in models]
-    return {JSON: {"schema": refs[0] if len(refs) == 1 else {"oneOf": refs}}}
+def _content(models: tuple[type[BaseModel], ...], media_types: tuple[str, ...]) -> dict:
+    content = {}
+    for media_type in media_types:
+        if media_type != JSON:
+            content[media_type] = {"schema": {"type": "string", "format": "binary"}}
+            continue
+        refs = [{"$ref": REF.format(model=m.__name__)} for m in models]
+        content[JSON] = {"schema": refs[0] if len(refs) == 1 else {"oneOf": refs}}
+    return content
 
 
 def _operation_object(rule_text: str, operation: Operation, config: dict) -> dict:
     responses = {}
     for code, models in sorted(operation.responses.items()):
         text = "OK." if code == 200 else ERROR_TEXTS.get(code, "An error.")
-        media_type = operation.media_type if code == 200 else JSON
-        responses[str(code)] = {"description": text, "content": _content(models, media_type)}
+        media_types = operation.media_types if code == 200 else (JSON,)
+        responses[str(code)] = {"description": text, "content": _content(models, media_types)}
     parameters = _path_parameters(rule_text)
     if operation.parameters:
         parameters += operation.parameters(config)
     described = {"summary": operation.summary, "responses": responses}
     if parameters:
         described["parameters"] = parameters
+    if operation.request is not None:
+        schema = {"$ref": REF.format(model=operation.request.__name__)}
+        described["requestBody"] = {"required": True, "content": {JSON: {"schema": schema}}}
     return described
 
 
@@ -148,8 +166,11 @@ def openapi_document(app: Flask) -> dict:
             raise ResponseDrift(f"{rule.rule} has no @describe (web/openapi.py says how).")
         for answers in operation.responses.values():
             models.update(answers)
+        if operation.request is not None:
+            models.add(operation.request)
         described = _operation_object(rule.rule, operation, app.config)
-        paths.setdefault(openapi_path(rule.rule), {})["get"] = described
+        method = "post" if "POST" in (rule.methods or ()) else "get"
+        paths.setdefault(openapi_path(rule.rule), {})[method] = described
     return {
         "openapi": "3.1.0",
         "info": {
@@ -181,8 +202,8 @@ def check_response(app: Flask, response: Response) -> Response:
         raise ResponseDrift(f"{rule.rule} answered {status}, which its description omits.")
     else:
         allowed = operation.responses[status]
-    if status == 200 and operation is not None and operation.media_type != JSON:
-        if response.mimetype != operation.media_type:
+    if status == 200 and operation is not None and response.mimetype != JSON:
+        if response.mimetype not in operation.media_types:
             raise ResponseDrift(f"{rule.rule} answered {response.mimetype}.")
         return response
     if response.mimetype != JSON:

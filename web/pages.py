@@ -10,8 +10,10 @@ from flask import render_template
 from flask import request
 from flask import url_for
 
+from export.formats import REFERENCE_FORMATS
 from kb.citations import cite
 from kb.citations import permalink
+from kb.citations import reference
 from kb.errors import QueryError
 from kb.models import Document
 from kb.models import Hit
@@ -96,6 +98,8 @@ def document(document_id: str):
         highlighted=_highlight_param(),
         original_url=url_for("pages.original", document_id=doc.id) if original else None,
         original_is_pdf=files.is_pdf(original),
+        reference=reference(doc),
+        reference_formats=list(REFERENCE_FORMATS.values()),
     )
 
 

@@ -15,6 +15,7 @@ from flask import Flask
 from markupsafe import Markup
 from markupsafe import escape
 
+from kb.citations import italic_pieces
 from kb.models import Hit
 from kb.models import Span
 
@@ -75,12 +76,9 @@ def _covered(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
 
 def citation_html(citation: str) -> Markup:
     """A citation whose *title* is in asterisks (see kb.citations) with the title in <em>."""
-    pieces = citation.split("*")
-    if len(pieces) % 2 == 0:  # an unpaired asterisk belongs to the text, not markup
-        return Markup(escape(citation))
     out = [
-        f"<em>{escape(piece)}</em>" if index % 2 else str(escape(piece))
-        for index, piece in enumerate(pieces)
+        f"<em>{escape(piece)}</em>" if italic else str(escape(piece))
+        for piece, italic in italic_pieces(citation)
     ]
     return Markup("".join(out))
 

@@ -292,6 +292,15 @@
         openIn(link);
         var line = el("p");
         line.appendChild(link);
+        if (typeof hit.id === "number") {
+          // The full site's pack page, with this passage offered to add (web/static/pack.js).
+          var add = el("a", "passage", "Add to your evidence pack");
+          add.href = options.base + "/pack#add=" + hit.id;
+          add.appendChild(el("span", "vh", options.newTab ? " (opens in a new tab)" : ""));
+          openIn(add);
+          line.appendChild(document.createTextNode(" · "));
+          line.appendChild(add);
+        }
         item.appendChild(line);
       }
       return item;

@@ -1,0 +1,73 @@
+"""The formats a pack and a document's references can be downloaded in, and their writers."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from export.pack_docx import pack_docx
+from export.pack_markdown import pack_markdown
+from export.pack_markdown import pack_text
+from export.references import bibtex
+from export.references import csl_json
+from export.references import ris
+from kb.models import Document
+from kb.packs import Pack
+
+
+@dataclass(frozen=True)
+class FileFormat:
+    name: str  # as the API and URLs say it
+    label: str  # as a person reads it on a button
+    extension: str
+    media_type: str
+
+
+DOCX = FileFormat(
+    "docx",
+    "Word",
+    "docx",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+)
+MARKDOWN = FileFormat("md", "Markdown", "md", "text/markdown; charset=utf-8")
+TEXT = FileFormat("txt", "Plain text", "txt", "text/plain; charset=utf-8")
+RIS = FileFormat("ris", "RIS", "ris", "application/x-research-info-systems")
+BIBTEX = FileFormat("bib", "BibTeX", "bib", "application/x-bibtex; charset=utf-8")
+CSL_JSON = FileFormat("csl", "CSL-JSON", "json", "application/vnd.citationstyles.csl+json")
+
+REFERENCE_FORMATS: dict[str, FileFormat] = {f.name: f for f in (RIS, BIBTEX, CSL_JSON)}
+PACK_FORMATS: dict[str, FileFormat] = {
+    f.name: f for f in (DOCX, MARKDOWN, TEXT, *REFERENCE_FORMATS.values())
+}
+
+_REFERENCE_WRITERS: dict[str, Callable[[list[Document]], bytes]] = {
+    "ris": ris,
+    "bib": bibtex,
+    "csl": csl_json,
+}
+_PACK_WRITERS: dict[str, Callable[[Pack, str], bytes]] = {
+    "docx": pack_docx,
+    "md": pack_markdown,
+    "txt": pack_text,
+}
+
+
+def render_pack(pack: Pack, file_format: FileFormat, base_url: str) -> bytes:
+    """The pack as a file; the reference formats hold the pack's documents."""
+    if file_format.name in _REFERENCE_WRITERS:
+        return _REFERENCE_WRITERS[file_format.name](pack.documents())
+    return _PACK_WRITERS[file_format.name](pack, base_url)
+
+
+def render_references(documents: list[Document], file_format: FileFormat) -> bytes:
+    """References for the documents in one of REFERENCE_FORMATS."""
+    return _REFERENCE_WRITERS[file_format.name](documents)
+
+
+def file_name(title: str, file_format: FileFormat) -> str:
+    """A safe ASCII file name from a title: "Briefing: Tayside!" -> "briefing-tayside.docx"."""
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")[:60].strip("-")
+    return f"{slug or 'evidence-pack'}.{file_format.extension}"

@@ -35,7 +35,7 @@ from kb.myths import load_myths
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
 QUERY = "savings from back office sharing"
-TITLE = "Briefing for the branch <b>meeting</b>"
+TITLE = "Briefing for the branch meeting"
 HEADING = "What sharing really saves"
 NOTE = "Use this first. =cmd|' /C calc'!A0 <script>x</script>"
 WAIT_SECONDS = 20
@@ -180,7 +180,7 @@ def test_rep_builds_downloads_and_shares_a_pack(server, browser, chromium, tmp_p
     word = _wait_for_file(downloads, ".docx")
     _click(browser, browser.find_element(By.CSS_SELECTOR, "[data-pack-format='md']"))
     markdown = _wait_for_file(downloads, ".md").read_text()
-    assert word.name == "briefing-for-the-branch-b-meeting-b.docx"
+    assert word.name == "briefing-for-the-branch-meeting.docx"
 
     passages = [_api(server, f"/api/passages/{pid}") for pid in (from_myth, first, second)]
     paragraphs = [(p.style.name, p.text) for p in docx.Document(str(word)).paragraphs]

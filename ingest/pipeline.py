@@ -19,6 +19,8 @@ from dataclasses import field
 from pathlib import Path
 
 from ingest.blocks import LoadedFile
+from ingest.limits import VECTORS
+from ingest.limits import Meter
 from ingest.loaders import load_file
 from ingest.source_check import source_problems
 from ingest.split import SPLITTER_SETTINGS
@@ -169,7 +171,10 @@ class Ingestor:
         text, chunks = split_blocks(loaded.blocks)
         if not chunks:
             raise EmptyDocument(f"{path.name} has no text to index.")
-        vectors, sentence_vectors = self._embed(meta, chunks, on_progress)
+        sentences = [sentence_texts(meta, chunk) for chunk in chunks]
+        # Refused before the embedding, the costly part, if the file expands out of proportion.
+        Meter(path.name, len(data), VECTORS).spend(len(chunks) + sum(map(len, sentences)))
+        vectors, sentence_vectors = self._embed(meta, chunks, sentences, on_progress)
         self.store.ensure_model(self.embedder.name, self.embedder.dimension, SPLITTER_SETTINGS)
         kept = self._keep_original(path, data, sha256)
         replaced = self.store.put_document(
@@ -202,11 +207,16 @@ class Ingestor:
         ]
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
-    def _embed(self, meta: DocumentMeta, chunks: list[Chunk], on_progress: Progress):
+    def _embed(
+        self,
+        meta: DocumentMeta,
+        chunks: list[Chunk],
+        sentences: list[list[str]],
+        on_progress: Progress,
+    ):
         """Vectors for every passage and for each passage's sentences, in batches."""
         import numpy as np
 
-        sentences = [sentence_texts(meta, chunk) for chunk in chunks]
         texts = [embedding_text(meta, chunk) for chunk in chunks]
         texts += [text for group in sentences for text in group]
         parts = []

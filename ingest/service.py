@@ -2,10 +2,13 @@
 upload page share, so both refuse the same input with the same sentence.
 
 `prepare` runs every check before anything is stored: the metadata (required fields, year,
-kind, source url, tags), the size, the type by content rather than by name, a readable text
+kind, source url, tags), the size, the type by content rather than by name, and whether the very
+same file is already in the knowledge base; with `read=True` (`kb add`) also a readable text
 layer (the loader reads the whole file, so a scan, a corrupt DOCX or a zip bomb is refused
-here), and whether the very same file is already in the knowledge base. `ingest_submission`
-then takes the checked file in through the pipeline, in one transaction.
+there). The upload page passes `read=False`: reading can take a while, so it happens on the
+upload worker, where the same loader refuses the same files with the same sentences, as the
+job's outcome. `ingest_submission` then takes the checked file in through the pipeline, in one
+transaction.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.blocks import LoadedFile
+from ingest.limits import human_size
 from ingest.loaders import SUPPORTED_EXTENSIONS
+from ingest.loaders import check_bytes
 from ingest.loaders import load_bytes
 from ingest.loaders import sniff_kind
 from ingest.loaders.sniff import describe_content
@@ -57,14 +62,14 @@ class Submission:
         name: the file name with the extension its content has (used in messages and for
             the kept original's suffix).
         sha256: the file's hash.
-        loaded: the file as its loader read it.
+        loaded: the file as its loader read it; None when it is to be read by the pipeline.
         size: bytes.
     """
 
     meta: DocumentMeta
     name: str
     sha256: str
-    loaded: LoadedFile
+    loaded: LoadedFile | None
     size: int
 
 
@@ -171,23 +176,15 @@ def check_size(name: str, size: int, max_bytes: int | None) -> None:
         )
 
 
-def human_size(size: int) -> str:
-    """ "50 MB", "1.5 KB", "12 bytes" (binary units, as the limits are set)."""
-    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
-        if size >= scale:
-            return f"{size / scale:.1f}".removesuffix(".0") + f" {unit}"
-    return f"{size} bytes"
-
-
-def check_content(data: bytes, name: str, max_bytes: int | None) -> tuple[str, LoadedFile]:
-    """Check a file's size, kind (by content) and text, reading it with its loader.
+def check_kind(data: bytes, name: str, max_bytes: int | None) -> str:
+    """Check a file's size and kind (by content) without reading it.
 
     A name with a supported extension must match the content (a PNG named .pdf is refused,
     saying what it is); a name without one (or with another) takes the extension of what the
     content is.
 
     Returns:
-        The name (with the content's extension) and the loaded file.
+        The name, with the content's extension.
 
     Raises:
         IngestError: a subclass saying why, in one sentence naming the file.
@@ -200,11 +197,31 @@ def check_content(data: bytes, name: str, max_bytes: int | None) -> tuple[str, L
         if kind is None:
             raise UnsupportedFormat(f"{name} is {describe_content(data)}, not {SUPPORTED_KINDS}.")
         name += SUFFIX_FOR_CONTENT[kind]
+    check_bytes(data, name, max_bytes=max_bytes)
+    return name
+
+
+def check_content(data: bytes, name: str, max_bytes: int | None) -> tuple[str, LoadedFile]:
+    """`check_kind`, then the file read with its loader (its text, within its allowances).
+
+    Returns:
+        The name (with the content's extension) and the loaded file.
+
+    Raises:
+        IngestError: a subclass saying why, in one sentence naming the file.
+    """
+    name = check_kind(data, name, max_bytes)
     return name, load_bytes(data, name, max_bytes=max_bytes)
 
 
 def prepare(
-    store: Store, data: bytes, name: str, meta: DocumentMeta, *, max_bytes: int | None
+    store: Store,
+    data: bytes,
+    name: str,
+    meta: DocumentMeta,
+    *,
+    max_bytes: int | None,
+    read: bool = True,
 ) -> Submission:
     """Every check on a file and its (already built) metadata, before anything is stored.
 
@@ -215,6 +232,8 @@ def prepare(
         meta: from `build_meta`; a file already stored under this very id is not a duplicate
             (the pipeline reports it unchanged, or updates its metadata).
         max_bytes: the size limit.
+        read: read the file now (`check_content`); False leaves it to the pipeline, which
+            refuses a bad file with the same sentence as its outcome.
 
     Raises:
         DuplicateDocument: the same bytes are stored as another document.
@@ -230,7 +249,10 @@ def prepare(
             existing.id,
             existing.meta.title,
         )
-    name, loaded = check_content(data, name, max_bytes)
+    if read:
+        name, loaded = check_content(data, name, max_bytes)
+    else:
+        name, loaded = check_kind(data, name, max_bytes), None
     return Submission(meta, name, sha256, loaded, len(data))
 
 

@@ -2,7 +2,8 @@
 
 `ingest.loaders.load_bytes` is what an upload goes through. Whatever the bytes, it must return
 blocks or raise an `IngestError` (one sentence naming the file) - never another exception, never
-taking more than a few seconds for a small file, and never growing without bound in memory.
+parsing more PDF content than the file's allowance (ingest/limits.py), never hanging, and never
+growing without bound in memory.
 
 - Mutation fuzz: small valid files made here (fpdf2 for PDF, python-docx for DOCX, HTML,
   Markdown, text) with bytes flipped, truncated, spliced, repeated and deleted, and for DOCX the
@@ -25,9 +26,7 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import zipfile
-import zlib
 
 import docx
 import pytest
@@ -36,13 +35,21 @@ from hypothesis import HealthCheck
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
+from pdf_builders import SHOW
+from pdf_builders import deflated
+from pdf_builders import form_drawn_again_and_again
+from pdf_builders import one_page_pdf
+from pdf_builders import page_tree_pdf
 
+from ingest.limits import PAGE_CONTENT
 from ingest.loaders import load_bytes
 from kb.errors import IngestError
 
 FAST_EXAMPLES = 150
 SLOW_EXAMPLES = 3000
-SECONDS_PER_FILE = 5.0
+# Not a speed limit (speeds are measured in bench/, not asserted here): only a guard that turns
+# a hang, such as the quadratic parsers these files once met (hours), into a failure.
+HANG_SECONDS = 120
 MEMORY_CAP = 1 << 30  # bytes of address space for the hostile-file worker
 
 
@@ -208,8 +215,7 @@ def time_limit(seconds: float):
 
 
 def check_loads_or_refuses(data: bytes, name: str) -> None:
-    started = time.perf_counter()
-    with time_limit(SECONDS_PER_FILE * 6):
+    with time_limit(HANG_SECONDS):
         try:
             loaded = load_bytes(data, name)
         except IngestError as exc:
@@ -217,8 +223,6 @@ def check_loads_or_refuses(data: bytes, name: str) -> None:
             assert name in message and "\n" not in message and message.endswith("."), message
         else:
             assert loaded.blocks and all(block.text.strip() for block in loaded.blocks)
-    elapsed = time.perf_counter() - started
-    assert elapsed < SECONDS_PER_FILE, f"{name} ({len(data):,} bytes) took {elapsed:.1f} s"
 
 
 def test_every_seed_loads():
@@ -260,79 +264,6 @@ def test_random_bytes_load_or_fail_with_an_ingest_error(name, data):
 
 
 # --- hostile files ---------------------------------------------------------------------------
-
-
-def build_pdf(objects: list[bytes]) -> bytes:
-    """A PDF from raw object bodies (object 1 is the catalog), with a correct xref table."""
-    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        xref,
-    )
-    return bytes(out)
-
-
-def pdf_stream(data: bytes, extra: bytes = b"") -> bytes:
-    return b"<< /Length %d %s >>\nstream\n%s\nendstream" % (len(data), extra, data)
-
-
-FONT = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
-SHOW = b"BT /F1 12 Tf 72 720 Td (Shared services save little.) Tj ET"
-RESOURCES = b"/Resources << /Font << /F1 5 0 R >> /XObject << /X 6 0 R >> >>"
-
-
-def one_page_pdf(content: bytes, *, count: int = 1, extra: bytes = b"", more=()) -> bytes:
-    return build_pdf(
-        [
-            b"<< /Type /Catalog /Pages 2 0 R >>",
-            b"<< /Type /Pages /Kids [3 0 R] /Count %d >>" % count,
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R %s >>"
-            % RESOURCES,
-            pdf_stream(content, extra),
-            FONT,
-            *more,
-        ]
-    )
-
-
-def page_tree_pdf(depth: int, fan: int) -> bytes:
-    """Each /Pages node lists the next one `fan` times: fan**depth real pages in 1 KB."""
-    objects = [b"<< /Type /Catalog /Pages 2 0 R >>"]
-    for level in range(depth):
-        kids = b" ".join([b"%d 0 R" % (level + 3)] * fan)
-        objects.append(b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, fan ** (depth - level)))
-    leaf = depth + 2
-    objects.append(
-        b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 612 792] /Contents %d 0 R"
-        b" /Resources << /Font << /F1 %d 0 R >> >> >>" % (leaf - 1, leaf + 1, leaf + 2)
-    )
-    objects += [pdf_stream(SHOW), FONT]
-    return build_pdf(objects)
-
-
-def deflated(head: bytes, megabytes: int) -> bytes:
-    packer = zlib.compressobj(1)  # fast; 200 MB of spaces still packs into 1 MB
-    spaces = b" " * (1 << 20)
-    parts = [packer.compress(head + b"\n")]
-    parts += [packer.compress(spaces) for _ in range(megabytes)]
-    return b"".join(parts) + packer.flush()
-
-
-def form_drawn_again_and_again(times: int, megabytes: int) -> bytes:
-    """A 10 KB page that draws one large form (an XObject) again and again."""
-    form = pdf_stream(
-        deflated(SHOW, megabytes),
-        b"/Filter /FlateDecode /Type /XObject /Subtype /Form /BBox [0 0 10 10] "
-        b"/Resources << /Font << /F1 5 0 R >> >>",
-    )
-    return one_page_pdf(SHOW + b" /X Do" * times, more=[form])
 
 
 def docx_with_xml(xml: bytes) -> bytes:
@@ -394,8 +325,7 @@ def hostile_files() -> list[dict]:
             name="form-drawn-200-times.pdf",
             data=form_drawn_again_and_again(times=200, megabytes=4),
             expect="FileTooLarge",
-            says="takes more than 0.4 seconds to read (1 pages)",
-            max_seconds=0.4,
+            says="of page content from",
         ),
         dict(
             name="cyclic-page-tree.pdf",
@@ -459,25 +389,30 @@ WORKER = r"""
 import json, resource, sys, time
 cap = int(sys.argv[1])
 resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+from pypdf.generic import ContentStream
 from ingest.loaders import load_bytes
-from ingest.loaders.pdf import load_pdf
+parsed = [0]
+parse = ContentStream._parse_content_stream
+def counting(self, stream):
+    parsed[0] += len(stream.getbuffer())
+    return parse(self, stream)
+ContentStream._parse_content_stream = counting
 for line in sys.stdin:
     case = json.loads(line)
     data = open(case["path"], "rb").read()
+    parsed[0] = 0
     started = time.perf_counter()
     result = {"name": case["name"], "error": None, "message": "", "pages": None, "text": ""}
     try:
-        if case.get("max_seconds"):
-            loaded = load_pdf(data, case["name"], max_seconds=case["max_seconds"])
-        else:
-            loaded = load_bytes(data, case["name"])
+        loaded = load_bytes(data, case["name"])
         result["pages"] = loaded.page_count
         result["text"] = " ".join(block.text for block in loaded.blocks)[:2000]
     except Exception as exc:
         result["error"] = type(exc).__name__
         result["message"] = str(exc)
         result["ours"] = type(exc).__module__ == "kb.errors"
-    result["seconds"] = round(time.perf_counter() - started, 3)
+    result["parsed"] = parsed[0]  # bytes of PDF content stream parsed
+    result["seconds"] = round(time.perf_counter() - started, 3)  # shown, never asserted
     result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     print(json.dumps(result), flush=True)
 """
@@ -497,20 +432,21 @@ def run_hostile(tmp_path, cases: list[dict]) -> dict[str, dict]:
         input="\n".join(lines) + "\n",
         capture_output=True,
         text=True,
-        timeout=SECONDS_PER_FILE * len(cases) + 30,
+        timeout=HANG_SECONDS * len(cases),
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return {result["name"]: result for result in map(json.loads, done.stdout.splitlines())}
 
 
-def test_hostile_files_are_refused_in_time_and_memory(tmp_path):
+def test_hostile_files_are_refused_within_their_work_allowance_and_memory(tmp_path):
     cases = hostile_files()
     results = run_hostile(tmp_path, cases)
     assert set(results) == {case["name"] for case in cases}
     for case in cases:
         result = results[case["name"]]
         label = f"{case['name']}: {result}"
-        assert result["seconds"] < SECONDS_PER_FILE, label
+        if case["name"].endswith(".pdf"):  # the work done: bounded by what the file may expand to
+            assert result["parsed"] <= PAGE_CONTENT.limit(len(case["data"])), label
         if result["error"] is not None:
             assert result["ours"], label  # IngestError subclasses only (kb.errors)
             assert case["expect"] is not None, label  # this one should have loaded

@@ -18,6 +18,8 @@ from conftest import RESEARCHER
 from conftest import csrf_token
 from conftest import log_in
 from fpdf import FPDF
+from test_limits import ONE_PAGE_EXPANDING
+from test_limits import SIX_PAGES_ONE_STREAM
 
 from ingest.pipeline import Ingestor
 from kb.embedder import HashingEmbedder
@@ -107,12 +109,13 @@ def titles_found(client, query: str) -> list[str]:
     return [hit["document"]["title"] for hit in results]
 
 
-def nothing_stored(app, documents_before: int) -> None:
-    """No document, job, kept original or temporary copy came from the refused upload."""
+def nothing_stored(app, documents_before: int, jobs: int = 0) -> None:
+    """No document, kept original or temporary copy (and no job, unless told) came from the
+    refused upload."""
     store = app.extensions["kb"].store
     settings = app.config["SETTINGS"]
     assert len(store.list_documents()) == documents_before
-    assert app.extensions["jobs"].recent() == []
+    assert len(app.extensions["jobs"].recent()) == jobs
     assert not settings.files_dir.exists() or not any(settings.files_dir.iterdir())
     uploads = settings.data_dir / "uploads"
     assert not uploads.exists() or not any(uploads.iterdir())
@@ -314,13 +317,6 @@ def test_unknown_job_is_404_json(logged_in):
 
 BAD_FILES = [
     pytest.param(
-        make_pdf(None),
-        "scan.pdf",
-        400,
-        "scan.pdf has no extractable text; it needs OCR.",
-        id="pdf-without-text",
-    ),
-    pytest.param(
         PNG,
         "report.pdf",
         415,
@@ -341,21 +337,36 @@ BAD_FILES = [
         "photo is a PNG image, not a PDF, Word (.docx), HTML, Markdown or text file.",
         id="unreadable-content-without-extension",
     ),
+    pytest.param(b"   \n", "empty.md", 400, "empty.md is empty", id="empty-file"),
+]
+
+# Refused by reading them, which the upload worker does (the request only looks at the bytes).
+UNREADABLE_FILES = [
+    pytest.param(
+        make_pdf(None),
+        "scan.pdf",
+        "scan.pdf has no extractable text; it needs OCR.",
+        id="pdf-without-text",
+    ),
     pytest.param(
         make_docx(PHRASE)[:2000],
         "cut.docx",
-        400,
         "cut.docx is damaged: it is not a readable .docx (zip) file.",
         id="corrupt-docx",
     ),
+    pytest.param(zip_bomb(), "bomb.docx", "bomb.docx is compressed", id="zip-bomb-as-docx"),
     pytest.param(
-        zip_bomb(),
-        "bomb.docx",
-        400,
-        "bomb.docx is compressed",
-        id="zip-bomb-disguised-as-docx",
+        SIX_PAGES_ONE_STREAM,
+        "shared.pdf",
+        "shared.pdf expands to more than 1.1 MB of page content from 7.1 KB",
+        id="six-pages-sharing-a-2-mb-stream",
     ),
-    pytest.param(b"   \n", "empty.md", 400, "empty.md is empty", id="empty-file"),
+    pytest.param(
+        ONE_PAGE_EXPANDING,
+        "expanding.pdf",
+        "expanding.pdf expands to more than 1.9 MB of page content",
+        id="one-page-expanding-to-6-mb",
+    ),
 ]
 
 
@@ -370,6 +381,44 @@ def test_bad_files_are_refused_before_anything_is_stored(
     assert message in text
     assert f'value="{META["title"]}"' in text  # the form keeps what was typed
     nothing_stored(app, before)
+
+
+@pytest.mark.parametrize(("data", "name", "message"), UNREADABLE_FILES)
+def test_unreadable_files_fail_their_job_in_one_sentence_and_store_nothing(
+    logged_in, app, data, name, message
+):
+    before = len(app.extensions["kb"].store.list_documents())
+    response = upload(logged_in, data, name, **META)
+    assert response.status_code == 303
+    job = wait_for_job(logged_in, response.headers["Location"])
+    assert job["status"] == "failed" and message in job["summary"], job
+    assert "\n" not in job["summary"] and job["summary"].endswith(".")
+    assert message in text_of(logged_in.get(response.headers["Location"]))
+    nothing_stored(app, before, jobs=1)
+
+
+def test_the_upload_request_does_not_wait_for_the_reading(logged_in, app, monkeypatch):
+    """The file is read on the worker: the request is answered while the reading is held."""
+    import ingest.pipeline
+
+    reading, release = threading.Event(), threading.Event()
+    readers: list[str] = []
+    load_file = ingest.pipeline.load_file
+
+    def held(path, **kwargs):
+        readers.append(threading.current_thread().name)
+        reading.set()
+        release.wait(10)  # bounded: if the request waited for this, it is answered after 10 s
+        return load_file(path, **kwargs)
+
+    monkeypatch.setattr(ingest.pipeline, "load_file", held)
+    response = upload(logged_in, make_pdf(PHRASE), "held.pdf", **META)
+    answered_while_held = not release.is_set()
+    release.set()
+    assert response.status_code == 303 and answered_while_held
+    job = wait_for_job(logged_in, response.headers["Location"])
+    assert job["status"] == "done" and readers == ["kb-uploads"]
+    assert reading.is_set()
 
 
 BAD_META = [
@@ -454,8 +503,9 @@ def test_kb_add_shares_the_checks_with_the_upload_page(logged_in, app, tmp_path)
     refused = CliRunner().invoke(cli, base + options)
     assert refused.exit_code == 1
     web = upload(logged_in, scan.read_bytes(), "scan.pdf", **META)
+    job = wait_for_job(logged_in, web.headers["Location"])
     assert "scan.pdf has no extractable text; it needs OCR." in refused.output
-    assert "scan.pdf has no extractable text; it needs OCR." in web.text
+    assert job["summary"] == "scan.pdf has no extractable text; it needs OCR."
 
     paper = tmp_path / "paper.pdf"
     paper.write_bytes(make_pdf(PHRASE))
@@ -529,10 +579,13 @@ def test_replace_the_file_under_the_same_id(logged_in, app):
 
 def test_replace_refuses_bad_files_and_keeps_the_old_version(logged_in, app):
     before = app.extensions["kb"].store.passages_of("report-a")
-    response = upload(
-        logged_in, make_pdf(None), "scan.pdf", path="/admin/documents/report-a/replace"
-    )
-    assert response.status_code == 400 and "needs OCR" in response.text
+    path = "/admin/documents/report-a/replace"
+    response = upload(logged_in, PNG, "scan.pdf", path=path)
+    assert response.status_code == 415 and "content is a PNG image" in text_of(response)
+    response = upload(logged_in, make_pdf(None), "scan.pdf", path=path)
+    assert response.status_code == 303
+    job = wait_for_job(logged_in, response.headers["Location"])
+    assert job["status"] == "failed" and "needs OCR" in job["summary"]
     assert app.extensions["kb"].store.passages_of("report-a") == before
 
 

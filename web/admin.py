@@ -2,8 +2,10 @@
 documents, follow an upload's progress, and read the audit log.
 
 Every file is checked before anything is stored (ingest.service.prepare, the same checks as
-`kb add`); ingestion then runs on the upload worker (web/uploads.py) and the progress page
-polls `/admin/jobs/<id>` (JSON) with static/admin.js.
+`kb add`): its size, kind and duplicates at once, in the request; its reading, splitting and
+embedding on the upload worker (web/uploads.py), which refuses a scan or a damaged file with the
+same sentence as `kb add`, as the job's outcome. The progress page polls `/admin/jobs/<id>`
+(JSON) with static/admin.js.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ from flask import render_template
 from flask import request
 from flask import url_for
 
+from ingest.limits import human_size
 from ingest.pipeline import Ingestor
 from ingest.service import build_meta
-from ingest.service import human_size
 from ingest.service import prepare
 from ingest.service import unique_id
 from kb.audit import AuditLog
@@ -148,7 +150,11 @@ def _start(action: str, meta: DocumentMeta, current: Document | None = None) -> 
     """
     settings = current_settings()
     data, name = read_upload(request.files.get("file"), settings.max_upload_bytes)
-    submission = prepare(current_kb().store, data, name, meta, max_bytes=settings.max_upload_bytes)
+    # Read on the upload worker, not here: a file's reading is bounded by what it expands to
+    # (ingest/limits.py), but even within that it may take seconds the request need not wait.
+    submission = prepare(
+        current_kb().store, data, name, meta, max_bytes=settings.max_upload_bytes, read=False
+    )
     if current is not None and submission.sha256 == current.sha256:
         raise DuplicateDocument(
             f"{submission.name} is the file already stored for \u201c{current.meta.title}\u201d;"

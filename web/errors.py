@@ -14,7 +14,7 @@ from flask import render_template
 from flask import request
 from werkzeug.exceptions import HTTPException
 
-from ingest.service import human_size
+from ingest.limits import human_size
 from kb.errors import KBError
 from kb.errors import NotFound
 from kb.errors import QueryError

@@ -24,7 +24,7 @@ from kb.errors import FileTooLarge
 from kb.errors import IngestError
 from kb.errors import UnsupportedFormat
 
-__all__ = ["SUPPORTED_EXTENSIONS", "load_bytes", "load_file", "sniff_kind"]
+__all__ = ["SUPPORTED_EXTENSIONS", "check_bytes", "load_bytes", "load_file", "sniff_kind"]
 
 FORMATS = {
     ".pdf": "pdf",
@@ -97,11 +97,7 @@ def load_bytes(
     Raises:
         IngestError: a subclass saying why the content was refused (see `load_file`).
     """
-    kind = _format_for(name)
-    _check_size(name, len(data), max_bytes)
-    if not data.strip() or (kind in _TEXT_FORMATS and not decode_text(data).strip()):
-        raise EmptyDocument(f"{name} is empty; there is no text to take in.")
-    _check_content(kind, data, name)
+    kind = check_bytes(data, name, max_bytes=max_bytes)
     if kind == "pdf":
         loaded = load_pdf(data, name, max_pages=max_pages)
     else:
@@ -110,6 +106,24 @@ def load_bytes(
     if not loaded.blocks:
         raise EmptyDocument(f"{name} holds no text to take in, only layout or markup.")
     return loaded
+
+
+def check_bytes(data: bytes, name: str, *, max_bytes: int | None = None) -> str:
+    """The checks that need no reading, only a look at the bytes: the extension is supported,
+    the size within the limit, the file not empty, the content of the kind the name says.
+
+    Returns:
+        The format ("pdf", "docx", "markdown", "text" or "html").
+
+    Raises:
+        IngestError: a subclass saying why, in one sentence naming the file.
+    """
+    kind = _format_for(name)
+    _check_size(name, len(data), max_bytes)
+    if not data.strip() or (kind in _TEXT_FORMATS and not decode_text(data).strip()):
+        raise EmptyDocument(f"{name} is empty; there is no text to take in.")
+    _check_content(kind, data, name)
+    return kind
 
 
 def _format_for(name: str) -> str:

@@ -16,6 +16,9 @@ from ingest.blocks import Block
 from ingest.blocks import LoadedFile
 from ingest.clean import clean_pages
 from ingest.clean import quality
+from ingest.limits import EXTRACTED_TEXT
+from ingest.limits import PAGE_CONTENT
+from ingest.limits import Meter
 from ingest.loaders.common import SECTION_SEPARATOR
 from ingest.loaders.common import tidy
 from kb.errors import CorruptFile
@@ -25,9 +28,10 @@ from kb.errors import IngestError
 from kb.errors import NoExtractableText
 
 DEFAULT_MAX_PAGES = 5000
-# Reading gives up past this many seconds plus this many per page. pypdf parses a content stream
-# again at every use, so a 70 KB file that draws one 70 MB form a thousand times would otherwise
-# keep a worker busy for hours (tests/test_fuzz.py); a real page takes well under 0.1 s.
+# The work is bounded by what the file expands to (ingest/limits.py): the content-stream bytes
+# pypdf will parse, counted before each page and each form it draws (pypdf parses a stream again
+# at every use, so six pages sharing one 2 MB stream are 12 MB of parsing), and the characters
+# extracted. As a last resort, reading gives up past this many seconds plus this many per page.
 BASE_SECONDS = 60.0
 SECONDS_PER_PAGE = 0.5
 # A line clearly shorter than the page's usual line ends a paragraph (or is a heading).
@@ -89,21 +93,34 @@ def _read(data: bytes, name: str, max_pages: int, max_seconds: float | None) -> 
     if count > max_pages:
         raise FileTooLarge(f"{name} has {count:,} pages, over the limit of {max_pages:,}.")
     budget = BASE_SECONDS + SECONDS_PER_PAGE * count if max_seconds is None else max_seconds
+    content = Meter(name, len(data), PAGE_CONTENT)
+    characters = Meter(name, len(data), EXTRACTED_TEXT)
+    forms: dict = {}
 
-    def in_time(operator: bytes = b"Do", *_) -> None:
-        # Called before each page and each operator; only drawing a form (Do) costs a parse.
-        if operator == b"Do" and time.monotonic() - started > budget:
+    def in_time() -> None:
+        if time.monotonic() - started > budget:
             raise FileTooLarge(
                 f"{name} takes more than {budget:g} seconds to read ({count:,} pages), so it "
                 f"was refused; it may be built to exhaust the server."
             )
+
+    def before_operator(operator: bytes, operands, *_) -> None:
+        # Called before each operator; only drawing a form (Do) makes pypdf parse a stream.
+        if operator == b"Do" and operands:
+            content.spend(forms.get(operands[0], 0))
+            in_time()
 
     labels = _page_labels(reader, count)
     starts = _outline_starts(reader)
     texts = []
     for index in range(count):
         in_time()
-        texts.append(reader.pages[index].extract_text(visitor_operand_before=in_time) or "")
+        page = reader.pages[index]
+        content.spend(_content_size(page))
+        forms = _form_sizes(page)
+        text = page.extract_text(visitor_operand_before=before_operator) or ""
+        characters.spend(len(text))
+        texts.append(text)
     _refuse_garbled(texts, name)
     blocks: list[Block] = []
     section = ""
@@ -129,6 +146,55 @@ def _refuse_garbled(texts: list[str], name: str) -> None:
             f"{name}'s text layer is garbled (only {known:.0%} of its words are words), so it "
             f"was refused; it needs OCR."
         )
+
+
+def _stream_size(stream) -> int:
+    """The decoded length of a stream (pypdf keeps the decoded data, so it is not decoded again
+    when parsed); 0 for anything that is not a stream."""
+    try:
+        return len(stream.get_object().get_data())
+    except AttributeError:
+        return 0
+
+
+def _content_size(page) -> int:
+    """The bytes of content stream that extracting the page's text will parse."""
+    contents = page.get("/Contents")
+    if contents is None:
+        return 0
+    contents = contents.get_object()
+    if isinstance(contents, list):
+        return sum(_stream_size(part) for part in contents)
+    return _stream_size(contents)
+
+
+def _form_sizes(page, max_depth: int = 8) -> dict:
+    """Name -> decoded size of each form XObject the page's content may draw, forms inside forms
+    included (a name used at two levels counts as the larger); images cost no parse."""
+    sizes: dict = {}
+    seen: set[int] = set()
+
+    def walk(resources, depth: int) -> None:
+        xobjects = resources.get("/XObject") if resources is not None else None
+        if xobjects is None or depth > max_depth:
+            return
+        for name, ref in xobjects.get_object().items():
+            form = ref.get_object()
+            if id(form) in seen or form.get("/Subtype") != "/Form":
+                continue
+            seen.add(id(form))
+            sizes[name] = max(sizes.get(name, 0), _stream_size(form))
+            inner = form.get("/Resources")
+            walk(inner.get_object() if inner is not None else None, depth + 1)
+
+    try:
+        resources = page.get("/Resources")
+        walk(resources.get_object() if resources is not None else None, 0)
+    except LimitReachedError:
+        raise
+    except Exception:
+        pass  # damaged resources: pypdf draws nothing from them (the time limit still holds)
+    return sizes
 
 
 def _decrypt(reader: PdfReader, name: str) -> None:

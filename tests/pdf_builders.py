@@ -1,0 +1,109 @@
+"""PDFs written byte by byte, for the tests of hostile and oversized files.
+
+Each builder returns a complete file with a correct cross-reference table, so pypdf reads it
+without repairs: what it does with the file is what the file asks for.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+
+def build_pdf(objects: list[bytes]) -> bytes:
+    """A PDF from raw object bodies (object 1 is the catalog), with a correct xref table."""
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
+
+
+def pdf_stream(data: bytes, extra: bytes = b"") -> bytes:
+    return b"<< /Length %d %s >>\nstream\n%s\nendstream" % (len(data), extra, data)
+
+
+FONT = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
+SHOW = b"BT /F1 12 Tf 72 720 Td (Shared services save little.) Tj ET"
+RESOURCES = b"/Resources << /Font << /F1 5 0 R >> /XObject << /X 6 0 R >> >>"
+
+
+def one_page_pdf(content: bytes, *, count: int = 1, extra: bytes = b"", more=()) -> bytes:
+    return build_pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count %d >>" % count,
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R %s >>"
+            % RESOURCES,
+            pdf_stream(content, extra),
+            FONT,
+            *more,
+        ]
+    )
+
+
+def page_tree_pdf(depth: int, fan: int) -> bytes:
+    """Each /Pages node lists the next one `fan` times: fan**depth real pages in 1 KB."""
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>"]
+    for level in range(depth):
+        kids = b" ".join([b"%d 0 R" % (level + 3)] * fan)
+        objects.append(b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, fan ** (depth - level)))
+    leaf = depth + 2
+    objects.append(
+        b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 612 792] /Contents %d 0 R"
+        b" /Resources << /Font << /F1 %d 0 R >> >> >>" % (leaf - 1, leaf + 1, leaf + 2)
+    )
+    objects += [pdf_stream(SHOW), FONT]
+    return build_pdf(objects)
+
+
+def deflated(head: bytes, megabytes: int) -> bytes:
+    packer = zlib.compressobj(1)  # fast; 200 MB of spaces still packs into 1 MB
+    spaces = b" " * (1 << 20)
+    parts = [packer.compress(head + b"\n")]
+    parts += [packer.compress(spaces) for _ in range(megabytes)]
+    return b"".join(parts) + packer.flush()
+
+
+def form_drawn_again_and_again(times: int, megabytes: int) -> bytes:
+    """A 10 KB page that draws one large form (an XObject) again and again."""
+    form = pdf_stream(
+        deflated(SHOW, megabytes),
+        b"/Filter /FlateDecode /Type /XObject /Subtype /Form /BBox [0 0 10 10] "
+        b"/Resources << /Font << /F1 5 0 R >> >>",
+    )
+    return one_page_pdf(SHOW + b" /X Do" * times, more=[form])
+
+
+def text_lines(count: int, *, period: int = 1) -> bytes:
+    """A content stream of `count` lines of shown text, repeating every `period` lines (a
+    longer period compresses less)."""
+    line = b"(Shared services saved %d.) Tj T*\n"
+    lines = (line % (i % period * 7919 % 10007) for i in range(count))
+    return b"BT /F1 12 Tf 72 720 Td\n" + b"".join(lines) + b"ET"
+
+
+def pages_sharing_one_stream(pages: int, content: bytes) -> bytes:
+    """`pages` pages whose /Contents are all the same compressed stream."""
+    packed = zlib.compress(content, 9)
+    kids = b" ".join(b"%d 0 R" % (5 + i) for i in range(pages))
+    page = (
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 3 0 R"
+        b" /Resources << /Font << /F1 4 0 R >> >> >>"
+    )
+    return build_pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, pages),
+            pdf_stream(packed, b"/Filter /FlateDecode"),
+            FONT,
+            *[page] * pages,
+        ]
+    )

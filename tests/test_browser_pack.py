@@ -130,6 +130,11 @@ def test_rep_builds_downloads_and_shares_a_pack(server, browser, chromium, tmp_p
     browser.get(f"{server}/?q={QUERY.replace(' ', '+')}")
     hits = browser.find_elements(By.CSS_SELECTOR, ".hit article")
     first, second = _click_add(browser, hits[0]), _click_add(browser, hits[1])
+    not_added = int(
+        hits[2]
+        .find_element(By.CSS_SELECTOR, "button.add-to-pack")
+        .get_attribute("data-pack-passage")
+    )
     count = browser.find_element(By.CSS_SELECTOR, "[data-pack-count]")
     assert count.text == "(2)"
     myth = load_myths(ROOT / "corpus" / "myths.toml")[0]
@@ -173,6 +178,7 @@ def test_rep_builds_downloads_and_shares_a_pack(server, browser, chromium, tmp_p
     note = _item(browser, f"p{first}").find_element(By.CSS_SELECTOR, "textarea.pack-note")
     assert note.get_attribute("value") == NOTE
     PACK_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    browser.execute_script("window.scrollTo({top: 0, behavior: 'instant'})")
     browser.save_screenshot(str(PACK_SCREENSHOT))
 
     # 5. Download Word and Markdown.
@@ -224,6 +230,18 @@ def test_rep_builds_downloads_and_shares_a_pack(server, browser, chromium, tmp_p
         assert shared_note.get_attribute("value") == ""
         assert myth.claim in _item(other, f"p{from_myth}").text
         assert other.current_url == f"{server}/pack"  # the fragment is consumed
+
+        # 7. A link from the search widget offers one passage; it is added only on a click.
+        other.get(f"{server}/pack#add={not_added}")
+        offer = WebDriverWait(other, WAIT_SECONDS).until(
+            ec.visibility_of_element_located((By.ID, "pack-offer"))
+        )
+        offered = _api(server, f"/api/passages/{not_added}")["text"].strip()
+        assert offer.find_element(By.CSS_SELECTOR, ".passage-text").text == offered
+        assert _pack_keys(other) == order
+        _click(other, other.find_element(By.ID, "pack-offer-add"))
+        _wait_for_pack(other, 4)
+        assert _pack_keys(other) == [*order, f"p{not_added}"]
         errors = severe_errors(other)
         assert not errors, errors
     finally:

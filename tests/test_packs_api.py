@@ -189,3 +189,11 @@ def test_the_described_formats_are_the_served_ones():
     from web.api_models import PackFormat
 
     assert set(get_args(PackFormat)) == {*PACK_FORMATS, "json"}
+
+
+def test_widget_and_embed_results_link_to_the_pack_page(app, client):
+    html = client.get("/embed?q=savings+back+office").get_data(as_text=True)
+    report = _ids(app, "report-a")
+    assert f'href="http://localhost/pack#add={report[0]}"' in html
+    widget = client.get("/widget.js").get_data(as_text=True)
+    assert '"/pack#add=" + hit.id' in widget

@@ -114,9 +114,9 @@ def test_not_json_is_415_and_broken_json_400(client):
 
 
 def test_an_oversized_body_is_413(client):
-    huge = json.dumps({"items": [{"passage": 1}], "format": "md", "x": "y" * (5 * 1024 * 1024)})
+    huge = json.dumps({"items": [{"passage": 1}], "format": "md", "x": "y" * (1024 * 1024)})
     response = client.post(RENDER, data=huge, content_type="application/json")
-    assert response.status_code == 413 and "at most 4 MB" in response.get_json()["error"]
+    assert response.status_code == 413 and "at most 1 MiB" in response.get_json()["error"]
 
 
 def test_render_needs_no_login_nor_token_and_sets_no_cookie(app, client, researcher):
@@ -197,3 +197,16 @@ def test_widget_and_embed_results_link_to_the_pack_page(app, client):
     assert f'href="http://localhost/pack#add={report[0]}"' in html
     widget = client.get("/widget.js").get_data(as_text=True)
     assert '"/pack#add=" + hit.id' in widget
+
+
+def test_a_pack_at_every_limit_renders(app, client):
+    passage = _ids(app, "report-a")[0]
+    items = [{"passage": passage, "note": "n" * 2000, "myth": "m" * 100}] * 199
+    body = {"title": "t" * 200, "items": [{"heading": "h" * 200}, *items], "format": "docx"}
+    assert len(json.dumps(body)) < 1024 * 1024
+    response = client.post(RENDER, json=body)
+    assert response.status_code == 200
+    quotes = [
+        p for p in docx.Document(io.BytesIO(response.data)).paragraphs if p.style.name == "Quote"
+    ]
+    assert len(quotes) == 199

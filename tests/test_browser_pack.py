@@ -83,9 +83,10 @@ def _click_add(driver, article) -> int:
     from selenium.webdriver.common.by import By
 
     button = article.find_element(By.CSS_SELECTOR, "button.add-to-pack")
-    assert button.is_displayed() and button.get_attribute("aria-pressed") == "false"
+    assert button.is_displayed() and button.text == "Add to pack"
     _click(driver, button)
-    assert button.get_attribute("aria-pressed") == "true"
+    assert button.get_attribute("data-in-pack") == "true"
+    assert button.text == "Remove from pack"  # and a tick with "In your pack" (CSS)
     return int(button.get_attribute("data-pack-passage"))
 
 

@@ -24,7 +24,7 @@
 
   function clip(value, limit) { return typeof value === "string" ? value.slice(0, limit) : ""; }
 
-  function validId(value) { return typeof value === "number" && value >= 1 && value % 1 === 0; }
+  function validId(value) { return Number.isSafeInteger(value) && value >= 1; }
 
   /* Only well-formed entries survive: storage can hold anything another script left. */
   function normalise(raw) {
@@ -126,8 +126,9 @@
     Array.prototype.forEach.call(document.querySelectorAll("[data-pack-passage]"), function (b) {
       var inPack = indexOfPassage(pack, Number(b.getAttribute("data-pack-passage"))) !== -1;
       b.hidden = false;
-      b.setAttribute("aria-pressed", inPack ? "true" : "false");
-      b.querySelector(".pack-button-label").textContent = inPack ? "In your pack" : "Add to pack";
+      // The label says what a click does; the state is for the stylesheet (a tick).
+      b.setAttribute("data-in-pack", inPack ? "true" : "false");
+      b.querySelector(".pack-button-label").textContent = inPack ? "Remove from pack" : "Add to pack";
     });
     var count = passageCount(pack);
     Array.prototype.forEach.call(document.querySelectorAll("[data-pack-count]"), function (c) {

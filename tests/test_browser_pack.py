@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import time
 import urllib.request
+import warnings
 from pathlib import Path
 
 import docx
@@ -210,8 +211,6 @@ def test_rep_builds_downloads_and_shares_a_pack(server, browser, chromium, tmp_p
     assert f"## {HEADING}" in markdown
     assert "Use this first. =cmd\\|' /C calc'\\!A0 \\<script\\>x\\</script\\>" in markdown
     assert passages[0]["text"].splitlines()[0].strip()[:40] in markdown
-    if WORD_SCREENSHOT.parent.name == "screenshots":  # KB_UPDATE_SCREENSHOTS=1
-        _picture_of_word_file(word, WORD_SCREENSHOT)
 
     # 6. The share link opens the same pack (not the note) in a fresh browser profile.
     link = browser.find_element(By.ID, "pack-share-link").get_attribute("value")
@@ -247,6 +246,8 @@ def test_rep_builds_downloads_and_shares_a_pack(server, browser, chromium, tmp_p
         assert not errors, errors
     finally:
         other.quit()
+    if WORD_SCREENSHOT.parent.name == "screenshots":  # KB_UPDATE_SCREENSHOTS=1
+        _picture_of_word_file(word, WORD_SCREENSHOT)
 
 
 def _picture_of_word_file(word: Path, picture: Path) -> None:
@@ -254,7 +255,8 @@ def _picture_of_word_file(word: Path, picture: Path) -> None:
     soffice = shutil.which("soffice") or shutil.which("libreoffice")
     pdftoppm = shutil.which("pdftoppm")
     if not soffice or not pdftoppm:
-        pytest.skip("LibreOffice or poppler-utils is not installed for the Word picture.")
+        warnings.warn("No picture of the Word file: LibreOffice or pdftoppm is not installed.", stacklevel=2)
+        return
     out = word.parent
     command = [soffice, "--headless", "--convert-to", "pdf", "--outdir", str(out), str(word)]
     subprocess.run(command, check=True, capture_output=True, timeout=180)

@@ -255,7 +255,8 @@ def _picture_of_word_file(word: Path, picture: Path) -> None:
     soffice = shutil.which("soffice") or shutil.which("libreoffice")
     pdftoppm = shutil.which("pdftoppm")
     if not soffice or not pdftoppm:
-        warnings.warn("No picture of the Word file: LibreOffice or pdftoppm is not installed.", stacklevel=2)
+        missing = "No picture of the Word file: LibreOffice or pdftoppm is not installed."
+        warnings.warn(missing, stacklevel=2)
         return
     out = word.parent
     command = [soffice, "--headless", "--convert-to", "pdf", "--outdir", str(out), str(word)]

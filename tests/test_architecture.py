@@ -36,3 +36,7 @@ def test_commands_that_do_not_embed_do_not_import_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False False"
+
+
+def test_export_imports_only_kb():
+    assert not _imports("export") & {"web", "ingest", "kb_cli", "flask"}

@@ -11,6 +11,7 @@ pack page and of the Word file (through LibreOffice and pdftoppm, when installed
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import subprocess
@@ -242,6 +243,27 @@ def test_rep_builds_downloads_and_shares_a_pack(server, browser, chromium, tmp_p
         _click(other, other.find_element(By.ID, "pack-offer-add"))
         _wait_for_pack(other, 4)
         assert _pack_keys(other) == [*order, f"p{not_added}"]
+
+        # 8. A crafted share link: its markup stays text, a damaged one changes nothing.
+        other.execute_script("window.localStorage.clear()")
+        hostile = "<img src=x onerror=\"document.title='pwned'\">"
+        payload = {"v": 1, "t": hostile, "i": [{"h": hostile}, first, "x", [second, hostile]]}
+        encoded = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+        other.get(f"{server}/pack#share={encoded}")
+        _wait_for_pack(other, 2)
+        assert _pack_keys(other) == ["h0", f"p{first}", f"p{second}"]
+        assert other.find_element(By.ID, "pack-title").get_attribute("value") == hostile
+        assert other.find_element(By.CSS_SELECTOR, ".pack-heading-input").get_attribute(
+            "value"
+        ) == (hostile)
+        assert not other.find_elements(By.CSS_SELECTOR, "#pack-app img")
+        assert other.title != "pwned"
+        other.get(f"{server}/pack#share=not-base64!")
+        WebDriverWait(other, WAIT_SECONDS).until(
+            lambda d: "damaged" in d.find_element(By.ID, "live-status").get_attribute("textContent")
+        )
+        _wait_for_pack(other, 2)
+        assert _pack_keys(other) == ["h0", f"p{first}", f"p{second}"]
         errors = severe_errors(other)
         assert not errors, errors
     finally:

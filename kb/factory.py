@@ -5,6 +5,8 @@ from __future__ import annotations
 from kb.embedder import Embedder
 from kb.embedder import make_embedder
 from kb.errors import StoreError
+from kb.pause import PAUSED_FILE
+from kb.pause import pause_after
 from kb.search import KnowledgeBase
 from kb.settings import Settings
 from kb.store import Store
@@ -24,7 +26,12 @@ def open_store(settings: Settings, create: bool = False) -> Store:
             f"There is no knowledge base in {settings.data_dir}: run `kb ingest` first, or point "
             f"--data-dir (KB_DATA_DIR) at the folder that holds one."
         )
-    return Store(settings.db_path, busy_timeout=settings.busy_timeout)
+    store = Store(settings.db_path, busy_timeout=settings.busy_timeout)
+    if settings.pause_after_passages:
+        store.on_passage_written = pause_after(
+            settings.pause_after_passages, settings.data_dir / PAUSED_FILE
+        )
+    return store
 
 
 def open_knowledge_base(

@@ -104,6 +104,44 @@ class VectorIndex:
             return None  # missing, stale or corrupt: rebuild from the store
         return index if index.ntotal == info.get("count") else None
 
+    def saved_problems(self) -> list[str]:
+        """What is wrong with the saved index file against the store, for `kb check`.
+
+        A missing, unreadable or older file is not a fault (it is rebuilt on use). Two things
+        are: a file saved at a later generation than the store's (the database was replaced by
+        an older copy, or its generation was reset), and a file of the store's generation that
+        holds other vectors than the store (the store was changed without a generation bump).
+        """
+        try:
+            info = json.loads(self.info_path.read_text())
+            saved = info.get("generation")
+        except (OSError, ValueError, AttributeError):
+            return []
+        current = self.store.generation()
+        rebuild = f"delete {self.path.name} and {self.info_path.name} to rebuild it"
+        if not isinstance(saved, int) or saved < current:
+            return []
+        if saved > current:
+            return [
+                f"The vector index was saved at generation {saved}, but the store is at "
+                f"generation {current}: the database is older than its index (restored from a "
+                f"copy?); {rebuild}."
+            ]
+        try:
+            index = faiss.read_index(str(self.path))
+        except (OSError, RuntimeError):
+            return []
+        held = set(faiss.vector_to_array(index.id_map).tolist())
+        wanted = set(self.store.vector_ids().tolist())
+        if held == wanted:
+            return []
+        return [
+            f"The vector index holds {len(held)} vectors, but the store has {len(wanted)} "
+            f"(passages and their sentences; {len(wanted - held)} missing from the index, "
+            f"{len(held - wanted)} not in the store) at the same generation {current}: the store "
+            f"was changed without a generation bump; {rebuild}."
+        ]
+
     def _build(self) -> faiss.Index:
         dimension = int(self.store.get_meta("embedding_dim") or 384)
         index = new_index(dimension, self.store.count_vectors(), self.hnsw_threshold)

@@ -20,6 +20,9 @@ class Settings:
         hnsw_threshold: passage count from which FAISS search is approximate.
         max_upload_bytes: the largest file accepted.
         busy_timeout: seconds a write waits for another process's write before failing.
+        pause_after_passages: for fault tests only (KB_TEST_PAUSE_AFTER_PASSAGES): a process
+            writing a document stops inside its transaction after this many of its passages,
+            says so in `<data_dir>/paused` and waits to be killed (kb/pause.py); 0: never.
     """
 
     data_dir: Path
@@ -28,6 +31,7 @@ class Settings:
     hnsw_threshold: int = DEFAULT_HNSW_THRESHOLD
     max_upload_bytes: int = 50 * 1024 * 1024
     busy_timeout: float = 30.0
+    pause_after_passages: int = 0
 
     @property
     def db_path(self) -> Path:
@@ -52,7 +56,8 @@ class Settings:
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         """Settings from KB_DATA_DIR, KB_CORPUS_DIR, KB_EMBEDDER (defaults: ./data, ./corpus),
-        KB_HNSW_THRESHOLD, KB_MAX_UPLOAD_BYTES and KB_BUSY_TIMEOUT (seconds)."""
+        KB_HNSW_THRESHOLD, KB_MAX_UPLOAD_BYTES, KB_BUSY_TIMEOUT (seconds) and, for fault
+        tests, KB_TEST_PAUSE_AFTER_PASSAGES."""
         env = os.environ if environ is None else environ
         return cls(
             data_dir=Path(env.get("KB_DATA_DIR", "data")),
@@ -61,4 +66,5 @@ class Settings:
             hnsw_threshold=int(env.get("KB_HNSW_THRESHOLD", DEFAULT_HNSW_THRESHOLD)),
             max_upload_bytes=int(env.get("KB_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)),
             busy_timeout=float(env.get("KB_BUSY_TIMEOUT", 30.0)),
+            pause_after_passages=int(env.get("KB_TEST_PAUSE_AFTER_PASSAGES", 0)),
         )

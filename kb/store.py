@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Sequence
@@ -72,6 +73,9 @@ class Store:
         # One connection per thread: a web server's threads must not share a transaction.
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
+        # Called as (document_id, passages written, passages in all) inside put_document's
+        # transaction after each passage: a seam for fault tests (kb/pause.py), None otherwise.
+        self.on_passage_written: Callable[[str, int, int], None] | None = None
         try:
             # Opening an up-to-date database only reads: it must not wait for another process's
             # write (a server starting while `kb ingest` runs).
@@ -289,6 +293,8 @@ class Store:
                             for sub, row in enumerate(sentences[:MAX_SENTENCE_VECTORS], start=1)
                         ],
                     )
+                if self.on_passage_written is not None:
+                    self.on_passage_written(meta.id, ordinal + 1, len(chunks))
         return replaced
 
     def update_metadata(self, meta: DocumentMeta) -> None:
@@ -402,6 +408,15 @@ class Store:
         )
         return [_passage(row) for row in rows]
 
+    def vector_ids(self) -> np.ndarray:
+        """Every packed vector id the FAISS index should hold (passages and sentences)."""
+        bits = VECTOR_ID_BITS
+        rows = self._conn.execute(
+            f"SELECT id << {bits} FROM passages"
+            f" UNION ALL SELECT (passage_id << {bits}) | sub FROM sentence_vectors"
+        )
+        return np.fromiter((row[0] for row in rows), dtype=np.int64)
+
     def count_vectors(self) -> int:
         """Passage vectors plus sentence vectors: what the FAISS index should hold."""
         sentences = self._conn.execute("SELECT COUNT(*) FROM sentence_vectors").fetchone()[0]
@@ -467,10 +482,30 @@ class Store:
         ).fetchone()[0]
         if bad:
             problems.append(f"{bad} passages have no embedding of the recorded size ({dim}).")
+        bad = self._conn.execute(
+            "SELECT COUNT(*) FROM sentence_vectors WHERE length(embedding) != ?", (dim * 4,)
+        ).fetchone()[0]
+        if bad:
+            problems.append(f"{bad} sentence vectors are not of the recorded size ({dim}).")
+        stray = self._conn.execute(
+            "SELECT COUNT(*) FROM sentence_vectors s LEFT JOIN passages p ON p.id = s.passage_id"
+            " WHERE p.id IS NULL"
+        ).fetchone()[0]
+        if stray:
+            problems.append(f"{stray} sentence vectors belong to no passage.")
         fts = self._conn.execute("SELECT COUNT(*) FROM passages_fts").fetchone()[0]
         if fts != self.count_passages():
             problems.append(
                 f"The keyword index holds {fts} rows for {self.count_passages()} passages."
+            )
+        out_of_step = self._conn.execute(
+            "SELECT COUNT(*) FROM passages p LEFT JOIN passages_fts f ON f.rowid = p.id"
+            " WHERE f.rowid IS NULL OR f.text IS NOT p.text"
+        ).fetchone()[0]
+        if out_of_step:
+            problems.append(
+                f"{out_of_step} passages are missing from the keyword index or differ from their "
+                f"text there."
             )
         orphans = self._conn.execute(
             "SELECT COUNT(*) FROM passages p LEFT JOIN documents d ON d.id = p.document_id"

@@ -186,16 +186,13 @@ def _cli_user() -> str:
 @click.pass_obj
 def check(settings: Settings) -> None:
     """Check that the store and the vector index agree and every passage has an embedding."""
+    # Each fault it finds is shown by a test that makes it (tests/test_check.py).
     from kb.index import VectorIndex
 
     store = open_store(settings)
     problems = store.check()
     index = VectorIndex(store, settings.index_path, settings.hnsw_threshold)
-    if not problems and len(index) != store.count_vectors():
-        problems.append(
-            f"The vector index holds {len(index)} vectors, but the store has "
-            f"{store.count_vectors()} (passages and their sentences)."
-        )
+    problems.extend(index.saved_problems())
     problems.extend(_myth_problems(settings, store, missing_ok=True))
     problems.extend(_source_problems(settings))
     if problems:

@@ -6,6 +6,7 @@ Heavy imports (torch via the embedder, flask) happen inside the commands that ne
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -52,14 +53,9 @@ class KBGroup(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, data_dir: Path, corpus_dir: Path, embedder: str) -> None:
     """Find, quote and share the evidence on shared back office services."""
-    base = Settings.from_env()
-    ctx.obj = Settings(
-        data_dir=data_dir,
-        corpus_dir=corpus_dir,
-        embedder=embedder,
-        hnsw_threshold=base.hnsw_threshold,
-        max_upload_bytes=base.max_upload_bytes,
-        busy_timeout=base.busy_timeout,
+    # The options win over the environment; every other setting comes from it.
+    ctx.obj = replace(
+        Settings.from_env(), data_dir=data_dir, corpus_dir=corpus_dir, embedder=embedder
     )
 
 

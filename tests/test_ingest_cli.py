@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -164,26 +166,81 @@ def test_search_json_shape(kb_run):
     assert empty.exit_code == 1 and "empty" in empty.output
 
 
+def _paused(marker, proc, hang_seconds: float = 300) -> dict:
+    """Wait until `proc` says it has paused mid-document (kb/pause.py); what it said."""
+    deadline = time.monotonic() + hang_seconds  # a guard against a hang, not a speed limit
+    while not marker.exists():
+        assert proc.poll() is None, f"kb ingest ended ({proc.returncode}) without pausing"
+        assert time.monotonic() < deadline, "kb ingest never reached the pause"
+        time.sleep(0.05)
+    return json.loads(marker.read_text())
+
+
+def _ingest_killed_mid_document(kb: list[str], env: dict, data, after: int) -> dict:
+    """Run `kb ingest`, kill it once it has written `after` passages of a document inside that
+    document's transaction; where it was (kb/pause.py)."""
+    marker = data / "paused"
+    marker.unlink(missing_ok=True)
+    pausing = {**env, "KB_TEST_PAUSE_AFTER_PASSAGES": str(after)}
+    proc = subprocess.Popen(
+        [*kb, "ingest"], cwd=ROOT, env=pausing, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        paused = _paused(marker, proc)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert paused["pid"] == proc.pid and paused["written"] == after < paused["total"], paused
+    return paused
+
+
 @pytest.mark.slow
-def test_sigkill_half_way_leaves_a_consistent_store(tmp_path):
-    """Kill `kb ingest` while it writes; `kb check` passes and the next run completes."""
+def test_sigkill_mid_document_leaves_a_consistent_store(tmp_path):
+    """Kill `kb ingest` inside a document's transaction, at a point it reported: `kb check`
+    passes and the document is absent (new) or whole in its old version (replaced); the next
+    run completes."""
+    corpus = tmp_path / "corpus"
+    shutil.copytree(ROOT / "corpus", corpus)
     data = tmp_path / "data"
     env = {**os.environ, "KB_EMBEDDER": "hashing", "KB_DATA_DIR": str(data)}
+    env["KB_CORPUS_DIR"] = str(corpus)
     kb = [sys.executable, "-c", "from kb_cli.main import main; main()"]
-    for delay in (0.8, 1.2, 1.6):
-        proc = subprocess.Popen(
-            [*kb, "ingest"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        time.sleep(delay)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        check = subprocess.run([*kb, "check"], cwd=ROOT, env=env, capture_output=True, text=True)
-        assert check.returncode == 0, check.stderr
-    done = subprocess.run([*kb, "ingest"], cwd=ROOT, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert "0 failed" in done.stdout
-    final = subprocess.run([*kb, "check"], cwd=ROOT, env=env, capture_output=True, text=True)
-    assert final.stdout.startswith("OK: 12 documents"), final.stdout + final.stderr
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*kb, *args], cwd=ROOT, env=env, capture_output=True, text=True)
+
+    def stored() -> dict[str, list[str]]:
+        store = Store(data / "kb.sqlite3")
+        try:
+            return {d.id: [p.text for p in store.passages_of(d.id)] for d in store.list_documents()}
+        finally:
+            store.close()
+
+    # A new document, killed early and then deep into it: it is absent, not half there.
+    for after in (2, 30):
+        paused = _ingest_killed_mid_document(kb, env, data, after)
+        check = run("check")
+        assert check.returncode == 0, check.stdout + check.stderr
+        assert paused["document"] not in stored(), paused
+    done = run("ingest")
+    assert done.returncode == 0 and "0 failed" in done.stdout, done.stdout + done.stderr
+    before = stored()
+
+    # A changed document, killed while its new version replaces the old: the old one is whole.
+    report = next(corpus.rglob("the-front-line-starts-here.md"))
+    report.write_text(report.read_text() + "\n\nA paragraph added for a new version.\n")
+    paused = _ingest_killed_mid_document(kb, env, data, 5)
+    check = run("check")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert stored() == before, paused
+
+    done = run("ingest")
+    assert done.returncode == 0 and "0 failed" in done.stdout, done.stdout + done.stderr
+    final = run("check")
+    assert final.stdout.startswith(f"OK: {len(before)} documents"), final.stdout + final.stderr
+    assert stored()[paused["document"]] != before[paused["document"]]
 
 
 @pytest.mark.parametrize("command", [("list",), ("check",), ("search", "savings"), ("remove", "x")])

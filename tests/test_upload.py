@@ -90,8 +90,9 @@ def upload(client, data: bytes, name: str, path: str = "/admin/upload", **fields
     return client.post(path, data=form, content_type="multipart/form-data")
 
 
-def wait_for_job(client, location: str, timeout: float = 20) -> dict:
-    """Poll the job's JSON (as admin.js does) until it has finished."""
+def wait_for_job(client, location: str, timeout: float = 120) -> dict:
+    """Poll the job's JSON (as admin.js does) until it has finished (the timeout only guards
+    against a hang)."""
     job_id = location.rsplit("/", 1)[-1]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

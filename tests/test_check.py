@@ -1,0 +1,145 @@
+"""`kb check` failing: the store damaged in each way it looks for, and the sentence it gives.
+
+Each test builds a small knowledge base, checks that `kb check` passes, damages the database
+(or the saved vector index) directly with SQL, as a bug, a crash outside a transaction or a
+restored backup would, and asserts that `kb check` fails naming the fault.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import build_corpus
+
+from kb.embedder import HashingEmbedder
+from kb.store import Store
+from kb_cli.main import cli
+
+DIM = HashingEmbedder().dimension  # 384, as the real model
+
+
+@pytest.fixture
+def damaged(tmp_path):
+    """A built knowledge base, `kb check` run on it, and a raw connection to damage it with."""
+    data = tmp_path / "data"
+    store = Store(data / "kb.sqlite3")
+    build_corpus(store, HashingEmbedder())
+    store.close()
+
+    def check():
+        args = ["--data-dir", str(data), "--corpus-dir", str(tmp_path), "--embedder", "hashing"]
+        return CliRunner().invoke(cli, [*args, "check"])
+
+    first = check()
+    assert first.exit_code == 0 and first.output.startswith("OK: 3 documents"), first.output
+    assert (data / "index.faiss").exists()  # saved, at the store's generation
+    connection = sqlite3.connect(data / "kb.sqlite3", isolation_level=None)
+    yield connection, check
+    connection.close()
+
+
+def fails_with(check, message: str) -> str:
+    result = check()
+    assert result.exit_code == 1, result.output
+    assert message in result.output, result.output
+    assert "Traceback" not in result.output
+    return result.output
+
+
+def first_passage(connection) -> int:
+    return connection.execute("SELECT MIN(id) FROM passages").fetchone()[0]
+
+
+def test_a_passage_without_a_vector(damaged):
+    connection, check = damaged
+    connection.execute(
+        "UPDATE passages SET embedding = x'' WHERE id = ?", (first_passage(connection),)
+    )
+    fails_with(check, "1 passages have no embedding of the recorded size (384).")
+
+
+def test_a_vector_without_a_passage(damaged):
+    connection, check = damaged
+    vector = np.ones(DIM, dtype=np.float32).tobytes()
+    connection.execute(
+        "INSERT INTO sentence_vectors (passage_id, sub, embedding) VALUES (999999, 1, ?)",
+        (vector,),
+    )
+    fails_with(check, "1 sentence vectors belong to no passage.")
+
+
+def test_a_vector_of_the_wrong_size(damaged):
+    connection, check = damaged
+    connection.execute(
+        "INSERT INTO sentence_vectors (passage_id, sub, embedding) VALUES (?, 1, x'00')",
+        (first_passage(connection),),
+    )
+    fails_with(check, "1 sentence vectors are not of the recorded size (384).")
+
+
+def test_a_keyword_row_missing(damaged):
+    connection, check = damaged
+    connection.execute("DELETE FROM passages_fts WHERE rowid = ?", (first_passage(connection),))
+    output = fails_with(check, "The keyword index holds 6 rows for 7 passages.")
+    assert "1 passages are missing from the keyword index or differ from their text" in output
+
+
+def test_a_keyword_row_out_of_step_with_its_passage(damaged):
+    connection, check = damaged
+    # The same number of rows, but one says something its passage does not.
+    connection.execute(
+        "UPDATE passages_fts SET text = 'words the passage never said' WHERE rowid = ?",
+        (first_passage(connection),),
+    )
+    fails_with(check, "1 passages are missing from the keyword index or differ from their text")
+
+
+def test_a_passage_of_no_document(damaged):
+    connection, check = damaged
+    connection.execute("PRAGMA foreign_keys = OFF")
+    connection.execute("DELETE FROM documents WHERE id = 'somerset'")
+    fails_with(check, "passages belong to no document.")
+
+
+def test_a_store_older_than_its_index_is_a_generation_mismatch(damaged):
+    connection, check = damaged
+    # As when the database is restored from a copy taken before the last write.
+    connection.execute(
+        "UPDATE meta SET value = CAST(value AS INTEGER) - 1 WHERE key = 'generation'"
+    )
+    generation = int(
+        connection.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]
+    )
+    fails_with(
+        check,
+        f"The vector index was saved at generation {generation + 1}, but the store is at "
+        f"generation {generation}: the database is older than its index",
+    )
+
+
+def test_a_change_without_a_generation_bump_is_an_index_count_mismatch(damaged):
+    connection, check = damaged
+    vector = np.ones(DIM, dtype=np.float32).tobytes()
+    connection.execute(
+        "INSERT INTO sentence_vectors (passage_id, sub, embedding) VALUES (?, 1, ?)",
+        (first_passage(connection), vector),
+    )
+    output = fails_with(check, "The vector index holds 7 vectors, but the store has 8")
+    assert "1 missing from the index, 0 not in the store" in output
+    assert "without a generation bump; delete index.faiss and index.json to rebuild it." in output
+
+
+def test_the_advice_works(damaged, tmp_path):
+    connection, check = damaged
+    connection.execute(
+        "INSERT INTO sentence_vectors (passage_id, sub, embedding) VALUES (?, 1, ?)",
+        (first_passage(connection), np.ones(DIM, dtype=np.float32).tobytes()),
+    )
+    fails_with(check, "without a generation bump")
+    for name in ("index.faiss", "index.json"):
+        (tmp_path / "data" / name).unlink()
+    again = check()
+    assert again.exit_code == 0 and "with 8 vectors" in again.output, again.output

@@ -241,4 +241,5 @@ def migrate(settings: Settings) -> None:
     store = open_store(settings)
     conn = store.connection()
     version = migrations.current_version(conn)
-    click.echo(f"Schema version {version} ({len(migrations.migrations())} migrations shipped).")
+    shipped = len(migrations.migrations())
+    click.echo(f"Schema version {version} ({shipped} migrations shipped, all applied).")

@@ -42,7 +42,7 @@ def _tables(path) -> set[str]:
 def test_a_new_store_records_every_migration(tmp_path):
     store = Store(tmp_path / "kb.sqlite3")
     conn = store.connection()
-    assert migrations.current_version(conn) == len(migrations.migrations())
+    assert migrations.current_version(conn) == migrations.migrations()[-1].version
     assert {"documents", "passages", "users", "jobs", "audit_log"} <= _tables(store.path)
     assert store.generation() == 0
 
@@ -57,7 +57,7 @@ def test_a_release_1_data_folder_is_upgraded_in_place_keeping_its_data(tmp_path)
     assert {"sentence_vectors", "passages_fts", "jobs", "audit_log"} <= _tables(path)
     users = store.connection().execute("SELECT name FROM users").fetchall()
     assert users == [("ada",)]
-    assert migrations.current_version(store.connection()) == len(migrations.migrations())
+    assert migrations.current_version(store.connection()) == migrations.migrations()[-1].version
 
 
 def test_opening_an_up_to_date_store_writes_nothing(tmp_path):
@@ -77,7 +77,7 @@ def test_a_newer_schema_is_refused_in_one_sentence(tmp_path):
     Store(path).close()
     with sqlite3.connect(path) as conn:
         conn.execute("INSERT INTO schema_migrations VALUES (999, 'future', 'then')")
-    with pytest.raises(StoreError, match="newer than this version of kb"):
+    with pytest.raises(StoreError, match="written by a newer version"):
         Store(path)
 
 
@@ -86,14 +86,14 @@ def test_a_failing_migration_changes_nothing(tmp_path, monkeypatch):
     Store(path).close()
     shipped = migrations.migrations()
     broken = migrations.Migration(
-        len(shipped) + 1, "broken", "CREATE TABLE half_done (x INTEGER);\nNOT SQL AT ALL;"
+        shipped[-1].version + 1, "broken", "CREATE TABLE half_done (x INTEGER);\nNOT SQL AT ALL;"
     )
     monkeypatch.setattr(migrations, "migrations", lambda dialect="sqlite": [*shipped, broken])
     with pytest.raises(StoreError, match="syntax error"):
         Store(path)
     assert "half_done" not in _tables(path)
     with sqlite3.connect(path) as conn:
-        assert migrations.current_version(conn) == len(shipped)
+        assert migrations.current_version(conn) == shipped[-1].version
 
 
 def test_two_processes_opening_a_new_store_at_once_apply_each_migration_once(tmp_path):
@@ -114,7 +114,7 @@ def test_two_processes_opening_a_new_store_at_once_apply_each_migration_once(tmp
     assert errors == []
     with sqlite3.connect(path) as conn:
         rows = conn.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()
-    assert [r[0] for r in rows] == list(range(1, len(migrations.migrations()) + 1))
+    assert [r[0] for r in rows] == [m.version for m in migrations.migrations()]
 
 
 def test_statements_split_on_complete_statements_only():
@@ -127,9 +127,22 @@ def test_statements_split_on_complete_statements_only():
         migrations.statements("CREATE TABLE b (x")
 
 
-def test_shipped_migrations_are_numbered_without_gaps():
+def test_shipped_migrations_have_distinct_numbers_and_start_at_one():
     numbers = [m.version for m in migrations.migrations()]
-    assert numbers == list(range(1, len(numbers) + 1))
+    assert numbers[0] == 1 and len(set(numbers)) == len(numbers)
+
+
+def test_a_migration_numbered_below_applied_ones_is_still_applied(tmp_path, monkeypatch):
+    """Work developed side by side lands in any order: 0003 may arrive after 0004 is applied."""
+    path = tmp_path / "kb.sqlite3"
+    shipped = migrations.migrations()
+    late = migrations.Migration(shipped[-1].version + 2, "later", "CREATE TABLE later (x);")
+    early = migrations.Migration(shipped[-1].version + 1, "earlier", "CREATE TABLE earlier (x);")
+    monkeypatch.setattr(migrations, "migrations", lambda dialect="sqlite": [*shipped, late])
+    Store(path).close()
+    monkeypatch.setattr(migrations, "migrations", lambda dialect="sqlite": [*shipped, early, late])
+    Store(path).close()
+    assert {"earlier", "later"} <= _tables(path)
 
 
 def test_kb_migrate_upgrades_an_old_data_folder_and_says_its_version(tmp_path):
@@ -142,7 +155,7 @@ def test_kb_migrate_upgrades_an_old_data_folder_and_says_its_version(tmp_path):
         conn.executescript(RELEASE_1_SCHEMA)
     result = CliRunner().invoke(cli, ["--data-dir", str(tmp_path / "data"), "migrate"])
     assert result.exit_code == 0, result.output
-    shipped = len(migrations.migrations())
+    shipped = migrations.migrations()[-1].version
     assert f"Schema version {shipped}" in result.output
     assert "jobs" in _tables(tmp_path / "data" / "kb.sqlite3")
 

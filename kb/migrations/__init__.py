@@ -41,18 +41,22 @@ class Migration:
 
 
 def migrations(dialect: str = "sqlite") -> list[Migration]:
-    """The migrations shipped for a dialect, in order; numbers must run 1, 2, 3 … without gaps."""
+    """The migrations shipped for a dialect, in number order; a number is used once.
+
+    Numbers may have gaps (work developed side by side lands in any order): a migration is
+    applied when it is not yet recorded, whatever the numbers around it.
+    """
     found = []
     for entry in resources.files(__package__).joinpath(dialect).iterdir():
         match = _FILE_NAME.match(entry.name)
         if match:
             found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
     found.sort(key=lambda m: m.version)
-    for expected, migration in enumerate(found, start=1):
-        if migration.version != expected:
+    for before, after in zip(found, found[1:], strict=False):
+        if before.version == after.version:
             raise RuntimeError(
-                f"Migration {expected:04d} is missing for {dialect}"
-                f" (found {migration.version:04d})."
+                f"Two {dialect} migrations are numbered {after.version:04d}: "
+                f"{before.name} and {after.name}."
             )
     return found
 
@@ -90,11 +94,11 @@ def pending(conn: sqlite3.Connection, dialect: str = "sqlite") -> list[Migration
     """Migrations not yet applied; refuses a database written by a newer version of kb."""
     known = migrations(dialect)
     done = applied_versions(conn)
-    newest = max(done, default=0)
-    if newest > len(known):
+    unknown = done - {m.version for m in known}
+    if unknown:
         raise StoreError(
-            f"This database has schema version {newest}, newer than this version of kb knows "
-            f"({len(known)}); upgrade kb before using it."
+            f"This database has schema migration {max(unknown):04d}, which this version of kb "
+            f"does not know (it was written by a newer version); upgrade kb before using it."
         )
     return [m for m in known if m.version not in done]
 

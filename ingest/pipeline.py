@@ -68,19 +68,22 @@ class Outcome:
     reason: str = ""
 
 
+def sentence_spans(chunk: Chunk) -> list[tuple[int, int]]:
+    """Where in the passage's text the sentence behind each sentence vector is (paragraph by
+    paragraph); none for a passage of one sentence (the passage vector is that sentence's)."""
+    spans = []
+    offset = 0
+    for paragraph in chunk.text.split("\n"):
+        spans.extend((offset + start, offset + end) for start, end in split_sentences(paragraph))
+        offset += len(paragraph) + 1
+    return spans[:MAX_SENTENCE_VECTORS] if len(spans) >= 2 else []
+
+
 def sentence_texts(meta: DocumentMeta, chunk: Chunk) -> list[str]:
-    """The passage's sentences (paragraph by paragraph), each with a short context, for the
-    sentence-level vectors; one sentence passages need none (the passage vector is that)."""
-    sentences = [
-        paragraph[start:end]
-        for paragraph in chunk.text.split("\n")
-        for start, end in split_sentences(paragraph)
-    ]
-    if len(sentences) < 2:
-        return []
+    """The passage's sentences, each with a short context, for the sentence-level vectors."""
     section = chunk.section.rsplit(" > ", 1)[-1]
     context = meta.title + (f" - {section}" if section else "")
-    return [f"{context}: {sentence}" for sentence in sentences[:MAX_SENTENCE_VECTORS]]
+    return [f"{context}: {chunk.text[start:end]}" for start, end in sentence_spans(chunk)]
 
 
 def embedding_text(meta: DocumentMeta, chunk: Chunk) -> str:
@@ -186,6 +189,7 @@ class Ingestor:
             chunks=chunks,
             embeddings=vectors,
             sentence_embeddings=sentence_vectors,
+            sentence_spans=[sentence_spans(chunk) for chunk in chunks],
         )
         return Outcome(path, "replaced" if replaced else "added", meta.id, len(chunks))
 

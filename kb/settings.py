@@ -15,7 +15,7 @@ class Settings:
 
     Attributes:
         data_dir: the database, the FAISS cache and kept original files.
-        corpus_dir: the default corpus (catalog.toml, myths.toml, documents).
+        corpus_dir: the default corpus (catalog.toml, myths.toml, figures.toml, documents).
         embedder: "minilm" (the real model) or "hashing" (fast stand-in for tests).
         hnsw_threshold: passage count from which FAISS search is approximate.
         max_upload_bytes: the largest file accepted.
@@ -52,6 +52,10 @@ class Settings:
     @property
     def myths_path(self) -> Path:
         return self.corpus_dir / "myths.toml"
+
+    @property
+    def figures_path(self) -> Path:
+        return self.corpus_dir / "figures.toml"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

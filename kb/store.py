@@ -25,6 +25,8 @@ from kb import migrations
 from kb.errors import ModelMismatch
 from kb.errors import NotFound
 from kb.errors import StoreError
+from kb.figures.stored import mark_current
+from kb.figures.stored import write_passage_figures
 from kb.models import Chunk
 from kb.models import Document
 from kb.models import DocumentMeta
@@ -233,8 +235,16 @@ class Store:
         chunks: Sequence[Chunk],
         embeddings: np.ndarray,
         sentence_embeddings: Sequence[np.ndarray] | None = None,
+        sentence_spans: Sequence[Sequence[tuple[int, int]]] | None = None,
     ) -> bool:
         """Add a document or replace it (and all its passages) in one transaction.
+
+        Every passage's figures (money, percentages, counts) are read and written in the same
+        transaction (kb.figures.stored), so every document has them however it came in.
+
+        Args:
+            sentence_spans: per chunk, the (start, end) in its text of the sentence behind each
+                of its sentence embeddings, so a figure can be tied to its sentence's vector.
 
         Returns:
             True when a document with that id was replaced, False when it is new.
@@ -245,6 +255,7 @@ class Store:
             raise ValueError("each chunk needs its (possibly empty) sentence embeddings")
         vectors = np.ascontiguousarray(embeddings, dtype=np.float32)
         with self.transaction() as conn:
+            was_empty = not conn.execute("SELECT EXISTS (SELECT 1 FROM passages)").fetchone()[0]
             replaced = self._delete_document(conn, meta.id)
             conn.execute(
                 "INSERT INTO documents (id, title, publisher, year, kind, url, tags, file_path,"
@@ -284,6 +295,12 @@ class Store:
                     "INSERT INTO passages_fts (rowid, text, section, title) VALUES (?,?,?,?)",
                     (cursor.lastrowid, chunk.text, chunk.section, meta.title),
                 )
+                write_passage_figures(
+                    conn,
+                    cursor.lastrowid,
+                    chunk.text,
+                    sentence_spans[ordinal] if sentence_spans is not None else (),
+                )
                 if sentence_embeddings is not None:
                     sentences = np.asarray(sentence_embeddings[ordinal], dtype=np.float32)
                     conn.executemany(
@@ -295,6 +312,8 @@ class Store:
                     )
                 if self.on_passage_written is not None:
                     self.on_passage_written(meta.id, ordinal + 1, len(chunks))
+            if was_empty:
+                mark_current(conn)  # every passage of the store was read by this extractor
         return replaced
 
     def update_metadata(self, meta: DocumentMeta) -> None:
@@ -337,6 +356,11 @@ class Store:
         )
         conn.execute(
             "DELETE FROM sentence_vectors WHERE passage_id IN"
+            " (SELECT id FROM passages WHERE document_id = ?)",
+            (document_id,),
+        )
+        conn.execute(
+            "DELETE FROM passage_figures WHERE passage_id IN"
             " (SELECT id FROM passages WHERE document_id = ?)",
             (document_id,),
         )

@@ -69,10 +69,20 @@ def ingest(settings: Settings, paths: tuple[Path, ...]) -> None:
     outcomes = _run(settings, items)
     if any(o.status == "failed" for o in outcomes):
         raise SystemExit(1)
-    # The catalog's myths pin quotes to its documents: a changed document must not break them.
-    broken = [] if paths else _myth_problems(settings, open_store(settings))
+    store = open_store(settings)
+    from kb.figures.stored import refresh_figures
+
+    refresh_figures(store)  # figures read by an older extractor (or none yet) are read again
+    # The catalog's myths and figure book pin quotes to its documents: a changed document must
+    # not break them.
+    if paths:
+        return
+    broken = _myth_problems(settings, store)
     if broken:
         raise KBError(f"{len(broken)} pinned myth quotes no longer match: " + " ".join(broken))
+    broken = _figure_problems(settings, store)
+    if broken:
+        raise KBError(f"{len(broken)} figure book quotes no longer match: " + " ".join(broken))
 
 
 @cli.command()
@@ -195,6 +205,7 @@ def check(settings: Settings) -> None:
     problems.extend(index.saved_problems())
     problems.extend(_myth_problems(settings, store, missing_ok=True))
     problems.extend(_source_problems(settings))
+    problems.extend(_figure_problems(settings, store, missing_ok=True))
     if problems:
         raise KBError("\n".join(problems))
     click.echo(
@@ -243,3 +254,18 @@ def migrate(settings: Settings) -> None:
     version = migrations.current_version(conn)
     shipped = len(migrations.migrations())
     click.echo(f"Schema version {version} ({shipped} migrations shipped, all applied).")
+
+
+def _figure_problems(settings: Settings, store, missing_ok: bool = False) -> list[str]:
+    """The figure book's problems: a bad entry (raised when it is read, naming the entry) or
+    quotes that no longer match a passage; none when there is no book."""
+    from kb.figures.book import check_book
+    from kb.figures.book import load_figures
+    from kb.figures.stored import figures_current
+
+    if not settings.figures_path.exists():
+        return []
+    problems = check_book(load_figures(settings.figures_path), store, missing_ok=missing_ok)
+    if not figures_current(store):
+        problems.append("The stored figures were read by an older extractor: run `kb ingest`.")
+    return problems

@@ -67,5 +67,6 @@ def main() -> None:
 from kb_cli import documents  # noqa: E402,F401,I001
 from kb_cli import searching  # noqa: E402,F401,I001
 from kb_cli import myths  # noqa: E402,F401,I001
+from kb_cli import figures  # noqa: E402,F401,I001
 from kb_cli import serving  # noqa: E402,F401,I001
 from kb_cli import users  # noqa: E402,F401,I001

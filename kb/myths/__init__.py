@@ -24,6 +24,7 @@ from kb.myths.models import Evidence
 from kb.myths.models import Myth
 from kb.myths.models import PinnedQuote
 from kb.myths.quotes import check_pinned
+from kb.myths.quotes import check_quotes
 from kb.myths.quotes import contains_quote
 from kb.myths.quotes import load_myths
 from kb.myths.quotes import quote_span
@@ -41,6 +42,7 @@ __all__ = [
     "quote_span",
     "resolve_quote",
     "check_pinned",
+    "check_quotes",
     "myth_evidence",
     "pinned_evidence",
     "retrieved_evidence",

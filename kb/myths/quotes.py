@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -151,24 +152,37 @@ def check_pinned(myths: Sequence[Myth], store: Store, *, missing_ok: bool = Fals
     A quote whose document is not in the store counts as broken, unless missing_ok (a data
     folder holding other documents than the corpus, where only present documents are checked).
     """
+    pins = [(f"Myth {myth.id!r}", pinned) for myth in myths for pinned in myth.evidence]
+    return check_quotes(pins, store, missing_ok=missing_ok)
+
+
+def check_quotes(
+    pins: Iterable[tuple[str, PinnedQuote]], store: Store, *, missing_ok: bool = False
+) -> list[str]:
+    """One sentence per quote that no longer matches a passage of its document.
+
+    Args:
+        pins: (who pins it, e.g. "Myth 'sharing-saves-big'", the pinned quote).
+        store: where the passages are.
+        missing_ok: a quote whose document is not in the store is not counted as broken.
+    """
     problems = []
     passages: dict[str, list[Passage]] = {}
-    for myth in myths:
-        for pinned in myth.evidence:
-            if pinned.document_id not in passages:
-                passages[pinned.document_id] = store.passages_of(pinned.document_id)
-            found = passages[pinned.document_id]
-            words = _first_words(pinned.quote)
-            if not found and not missing_ok:
-                problems.append(
-                    f'Myth {myth.id!r} pins the quote "{words}" to {pinned.document_id!r}, '
-                    f"which is not in the store."
-                )
-            elif found and _first_holding(found, pinned.quote) is None:
-                problems.append(
-                    f'Myth {myth.id!r} pins the quote "{words}" to {pinned.document_id!r}, '
-                    f"but no passage of that document contains it."
-                )
+    for who, pinned in pins:
+        if pinned.document_id not in passages:
+            passages[pinned.document_id] = store.passages_of(pinned.document_id)
+        found = passages[pinned.document_id]
+        words = _first_words(pinned.quote)
+        if not found and not missing_ok:
+            problems.append(
+                f'{who} pins the quote "{words}" to {pinned.document_id!r}, '
+                f"which is not in the store."
+            )
+        elif found and _first_holding(found, pinned.quote) is None:
+            problems.append(
+                f'{who} pins the quote "{words}" to {pinned.document_id!r}, '
+                f"but no passage of that document contains it."
+            )
     return problems
 
 

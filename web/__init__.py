@@ -18,6 +18,7 @@ from web import auth
 from web import cors
 from web import embed
 from web import errors
+from web import figures
 from web import myths
 from web import openapi
 from web import packs
@@ -73,7 +74,7 @@ def create_app(config: dict | None = None, kb: KnowledgeBase | None = None) -> F
 
     Returns:
         The app, with the KnowledgeBase in `app.extensions["kb"]` (and "users", "jobs",
-        "audit", "ingestor", "upload_worker", "myths").
+        "audit", "ingestor", "upload_worker", "myths", "figures").
     """
     app = Flask(__name__)
     app.jinja_env.trim_blocks = True
@@ -96,6 +97,7 @@ def create_app(config: dict | None = None, kb: KnowledgeBase | None = None) -> F
     auth.init_app(app)  # sessions, CSRF and the login guard; /login and /logout
     admin.init_app(app)  # the ingestor, jobs, audit log and upload worker; /admin pages
     myths.init_app(app)  # app.extensions["myths"] and the /myths pages and API
+    figures.init_app(app)  # app.extensions["figures"] and the /figures pages and API
     errors.init_app(app)
     cors.init_app(app)
     ratelimit.init_app(app)

@@ -21,6 +21,8 @@ from kb.serialize import hit_to_dict
 from kb.serialize import passage_to_dict
 from web import api_models as models
 from web.extensions import current_kb
+from web.figures import match_query as match_figure
+from web.figures import match_to_dict as figure_match_to_dict
 from web.myths import match_query
 from web.myths import match_to_dict
 from web.openapi import describe
@@ -52,7 +54,14 @@ def search():
     took_ms = round((perf_counter() - started) * 1000, 1)
     results = [hit_to_dict(h) for h in hits]
     myth = match_to_dict(match_query(wanted.query))  # the myth the query is close to, or None
-    return {"query": wanted.query, "results": results, "took_ms": took_ms, "myth": myth}
+    figure = figure_match_to_dict(match_figure(wanted.query))  # the figure it is about, or None
+    return {
+        "query": wanted.query,
+        "results": results,
+        "took_ms": took_ms,
+        "myth": myth,
+        "figure": figure,
+    }
 
 
 @bp.get("/documents")

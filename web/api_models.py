@@ -70,7 +70,10 @@ class Highlight(ApiModel):
 
     start: int
     end: int
-    kind: Literal["sentence", "term", "quote"]
+    kind: Literal["sentence", "term", "quote", "figure"] = Field(
+        description="sentence: the best sentence; term: a matched word; quote: a pinned quote;"
+        " figure: the figure a figure's statement gives."
+    )
 
 
 class CitedPassage(ApiModel):
@@ -99,11 +102,22 @@ class MythMatch(ApiModel):
     score: float = Field(description="Cosine similarity to the query.")
 
 
+class FigureMatch(ApiModel):
+    """The figure a query is about (see /api/figures)."""
+
+    id: str
+    measures: str
+    values: list[str] = Field(description="The distinct values its sources give.")
+    differs: bool
+    score: float = Field(description="Cosine similarity to the query.")
+
+
 class SearchResponse(ApiModel):
     query: str
     results: list[Hit] = Field(description="Best first.")
     took_ms: float
     myth: MythMatch | None = Field(description="The myth the query is close to, if any.")
+    figure: FigureMatch | None = Field(description="The figure the query is about, if any.")
 
 
 class DocumentList(ApiModel):
@@ -145,6 +159,63 @@ class Myth(ApiModel):
 
 class MythList(ApiModel):
     myths: list[Myth]
+
+
+class NormalisedValue(ApiModel):
+    """A value as the extractor reads it: "£4.6m", "£4.6 million" and "£4,600,000" are one."""
+
+    kind: Literal["money", "percent", "count"]
+    value: float = Field(description="Pounds (or dollars, euros), the percentage, or the count.")
+    unit: str = Field(description="GBP, USD, EUR; %; or what is counted.")
+    qualifier: str = Field(
+        description="Empty for the value itself, or the bound it is: more than, at least,"
+        " less than, up to."
+    )
+
+
+class FigurePassage(ApiModel):
+    id: int
+    text: str
+    page: str | None
+    section: str
+
+
+class FigureStatement(ApiModel):
+    """One source's value for a figure, with its passage, citation and permalink."""
+
+    role: Literal["pinned", "also", "differs"] = Field(
+        description="pinned: a source the figure book names; also: a passage found stating the"
+        " same value in a close context; differs: a passage found stating another value in a"
+        " close context (a possible disagreement, for a researcher to confirm)."
+    )
+    value: str = Field(description="The value as stated.")
+    normalised: NormalisedValue
+    quote: str = Field(description="The pinned quote, or the sentence holding a found value.")
+    said_by: str = Field(description="Whom the document reports; empty when it is its own.")
+    note: str = Field(description="How this source's measure differs; empty when it does not.")
+    score: float | None = Field(description="Context similarity; null for a pinned source.")
+    passage: FigurePassage
+    highlights: list[Highlight]
+    document: Document
+    citation: Citation
+    url: str = Field(description="Permalink to the passage in the document reader.")
+
+
+class Figure(ApiModel):
+    id: str
+    measures: str = Field(description="What the figure measures, in one sentence.")
+    unit: str
+    values: list[str] = Field(description="The distinct values its sources give.")
+    differs: bool = Field(description="Whether its sources give different values.")
+    note: str = Field(description="Why the sources' values differ, in words.")
+    url: str = Field(description="The figure's page.")
+    sources: list[FigureStatement]
+    also_stated_in: list[FigureStatement]
+    possible_disagreements: list[FigureStatement]
+
+
+class FigureList(ApiModel):
+    figures: list[Figure]
 
 
 class Health(ApiModel):

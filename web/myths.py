@@ -123,8 +123,13 @@ def myth(myth_id: str):
     """One myth: the claim, the answer, then all evidence (pinned first) with citations."""
     book = current_myths()
     found = book.get(myth_id)  # NotFound -> the 404 page (web.errors)
-    evidence = [_evidence_view(e) for e in book.evidence(found, k=RETRIEVED_K)]
-    return render_template("myth.html", active="myths", myth=found, evidence=evidence)
+    found_evidence = book.evidence(found, k=RETRIEVED_K)
+    evidence = [_evidence_view(e) for e in found_evidence]
+    figures = current_app.extensions.get("figures")
+    stated = figures.stated_in(e.passage.id for e in found_evidence) if figures else []
+    return render_template(
+        "myth.html", active="myths", myth=found, evidence=evidence, figures=stated
+    )
 
 
 # -- API --------------------------------------------------------------------------------------

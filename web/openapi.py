@@ -43,7 +43,7 @@ JSON = "application/json"
 REF = "#/components/schemas/{model}"
 ERROR_TEXTS = {
     400: "A parameter is missing or invalid; the message names it.",
-    404: "No such document, passage or myth.",
+    404: "No such document, passage, myth or figure.",
     405: "That method is not allowed here; the Allow header names the ones that are.",
     413: "The request body is larger than the endpoint accepts.",
     415: "The body must be sent as application/json.",

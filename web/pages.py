@@ -23,6 +23,8 @@ from web.extensions import current_kb
 from web.extensions import current_settings
 from web.facets import facets_from_hits
 from web.facets import facets_from_library
+from web.figures import evidence_view
+from web.figures import match_query as match_figure
 from web.myths import match_query
 from web.params import SearchRequest
 from web.params import parse_search
@@ -74,7 +76,16 @@ def _results(wanted: SearchRequest, library: list[Document]) -> dict:
         "facets": facets_from_hits(wider, library, wanted.filters),
         "facet_basis": "results",
         "myth_match": match_query(wanted.query),
+        "figure_match": _figure_card(wanted.query),
     }
+
+
+def _figure_card(query: str) -> dict | None:
+    """The figure a query is about, with its book sources, for the card above the results."""
+    found = match_figure(query)
+    if found is None:
+        return None
+    return evidence_view(current_app.extensions["figures"].evidence(found[0]))
 
 
 def _hit_view(hit: Hit) -> dict:

@@ -138,7 +138,6 @@ def figure_evidence(
             figure,
             context,
             taken,
-            {(s.passage_id, s.sub) for s in held if s.sub > 0},
             {statement.passage.id for statement, _ in pinned},
             same_threshold,
             different_threshold,
@@ -206,7 +205,6 @@ def _candidates(
     figure: BookFigure,
     context: np.ndarray,
     taken: set[tuple[int, int]],
-    pinned_sentences: set[tuple[int, int]],
     pinned_passages: set[int],
     same_threshold: float,
     different_threshold: float,
@@ -214,8 +212,10 @@ def _candidates(
     stored = [
         s
         for s in figures_of_kind(store, figure.kind)
+        # A passage the book already cites for this figure is shown once, as that source:
+        # another number in it is another measure (the contract beside the promised savings).
         if (s.passage_id, s.ordinal) not in taken
-        and (s.passage_id, s.sub) not in pinned_sentences
+        and s.passage_id not in pinned_passages
         and _same_unit(figure, s.figure)
     ]
     if not stored:
@@ -228,8 +228,6 @@ def _candidates(
         if vector is None or is_reference_section(passages[s.passage_id].section):
             continue
         same = any(s.figure.same_value(value) for value in figure.values)
-        if not same and s.passage_id in pinned_passages:
-            continue  # another number beside a pinned one: a different measure, not a dispute
         score = round(float(vector @ context), 4)
         if score < (same_threshold if same else different_threshold):
             continue

@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kb.embedder import Embedder
-from kb.embedder import normalise
 from kb.errors import NotFound
 from kb.myths.evidence import myth_evidence
 from kb.myths.models import MATCH_THRESHOLD
 from kb.myths.models import Evidence
 from kb.myths.models import Myth
 from kb.myths.quotes import load_myths
+from kb.nearest import Nearest
+from kb.nearest import group_vectors
 
 if TYPE_CHECKING:
     from kb.search import KnowledgeBase
@@ -43,8 +44,7 @@ class MythBook:
         self.kb = kb
         self.myths = list(myths)
         self._by_id = {myth.id: myth for myth in self.myths}
-        self._vectors: np.ndarray | None = None
-        self._lock = threading.Lock()
+        self._nearest = Nearest(kb, self.myths, myth_texts)
 
     @classmethod
     def from_file(cls, kb: KnowledgeBase, path: Path) -> MythBook:
@@ -69,43 +69,16 @@ class MythBook:
 
     def similarities(self, query: str) -> list[tuple[Myth, float]]:
         """Every myth with its cosine similarity to the query, closest first."""
-        query = (query or "").strip()
-        if not query or not self.myths:
-            return []
-        scores = self._embeddings() @ self.kb.queries.embed_query(query)
-        order = np.argsort(-scores, kind="stable")
-        return [(self.myths[i], round(float(scores[i]), 4)) for i in order]
+        return self._nearest.similarities(query)
 
     def match(self, query: str, threshold: float = MATCH_THRESHOLD) -> tuple[Myth, float] | None:
         """The myth closest to the query and its similarity, or None below the threshold."""
-        ranked = self.similarities(query)
-        if ranked and ranked[0][1] >= threshold:
-            return ranked[0]
-        return None
-
-    def _embeddings(self) -> np.ndarray:
-        """One unit vector per myth: the mean of its claim's and its queries' embeddings."""
-        with self._lock:
-            if self._vectors is None:
-                self._vectors = myth_vectors(self.kb.embedder, self.myths)
-            return self._vectors
+        return self._nearest.match(query, threshold)
 
 
 def myth_vectors(embedder: Embedder, myths: Sequence[Myth]) -> np.ndarray:
-    """Each myth as the normalised mean of the embeddings of its claim and its queries.
-
-    The mean scored better than the claim alone or the best single text (docs/myths.md): a
-    single search query such as "Clyde Valley shared services project collapsed" is close to
-    factual questions no myth answers, while the mean keeps the myth's overall sense.
-    """
-    texts = [myth_texts(myth) for myth in myths]
-    flat = np.asarray(embedder.embed([t for group in texts for t in group]), dtype=np.float32)
-    vectors = []
-    start = 0
-    for group in texts:
-        vectors.append(flat[start : start + len(group)].mean(axis=0))
-        start += len(group)
-    return normalise(np.stack(vectors))
+    """Each myth as the normalised mean of the embeddings of its claim and its queries."""
+    return group_vectors(embedder, [myth_texts(myth) for myth in myths])
 
 
 _books: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

@@ -1,4 +1,5 @@
-"""The audit log: who added, replaced, edited or removed which document, and when.
+"""The audit log: who added, replaced, edited or removed which document, who confirmed or
+dismissed a statement found under a figure (kb.figures.reviews), and when.
 
 Kept in the knowledge base's database beside the documents; entries are only ever added.
 """
@@ -11,7 +12,7 @@ from datetime import datetime
 
 from kb.store import Store
 
-ACTIONS = ("add", "replace", "edit", "remove")
+ACTIONS = ("add", "replace", "edit", "remove", "confirm-figure", "dismiss-figure")
 
 
 @dataclass(frozen=True)

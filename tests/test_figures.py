@@ -22,7 +22,6 @@ from kb.figures.stored import figures_of_passage
 from kb.figures.stored import refresh_figures
 from kb.models import Chunk
 from kb.models import DocumentMeta
-from kb.store import Store
 from kb_cli.main import cli
 
 CORPUS_BOOK = ROOT / "corpus" / "figures.toml"
@@ -309,6 +308,66 @@ def figures_client(figures_kb, settings, book_path):
     app = create_app({"TESTING": True, "SETTINGS": settings}, kb=figures_kb)
     app.extensions["figures"] = FigureBook.from_file(figures_kb, book_path)
     return app.test_client()
+
+
+def test_a_researcher_confirms_or_dismisses_a_found_statement(figures_client, embedder, book_path):
+    from conftest import CHEAP_HASH
+    from conftest import PASSWORD
+    from conftest import RESEARCHER
+    from conftest import csrf_token
+    from conftest import log_in
+
+    from kb.users import Users
+
+    app = figures_client.application
+    kb = app.extensions["kb"]
+    build_corpus(
+        kb.store,
+        embedder,
+        [
+            (
+                DocumentMeta("later", "A later report", "Someone", 2020, "report"),
+                [("Somerset's duplicate payments came to £4.3 million.", None, "Payments")],
+            )
+        ],
+    )
+    book = FigureBook.from_file(kb, book_path, same_threshold=-1, different_threshold=-1)
+    app.extensions["figures"] = book
+    (statement,) = book.evidence("duplicate-payments").differs
+    form = {
+        "decision": "dismissed",
+        "passage": statement.passage.id,
+        "start": statement.figure.start,
+    }
+    anonymous = figures_client.post("/figures/duplicate-payments/review", data=form)
+    assert anonymous.status_code in (302, 303, 401, 403)
+    Users(kb.store, hash_method=CHEAP_HASH).add(RESEARCHER, PASSWORD)
+    log_in(figures_client)
+    token = csrf_token(figures_client, "/figures/duplicate-payments")
+    page = figures_client.get("/figures/duplicate-payments").get_data(as_text=True)
+    assert 'name="decision" value="dismissed"' in page
+    done = figures_client.post(
+        "/figures/duplicate-payments/review", data={**form, "csrf_token": token}
+    )
+    assert done.status_code == 303
+    data = figures_client.get("/api/figures/duplicate-payments").get_json()
+    review = data["possible_disagreements"][0]["review"]
+    assert review["decision"] == "dismissed" and review["by"] == RESEARCHER
+    page = figures_client.get("/figures/duplicate-payments").get_data(as_text=True)
+    assert "Dismissed by ada" in " ".join(page.split())
+    (entry, *_) = app.extensions["audit"].entries()
+    assert entry.action == "dismiss-figure" and entry.document_id == "later"
+    assert "duplicate-payments: £4.3m" in entry.detail
+    bad = figures_client.post(
+        "/figures/duplicate-payments/review",
+        data={**form, "decision": "maybe", "csrf_token": token},
+    )
+    assert bad.status_code == 400
+    gone = figures_client.post(
+        "/figures/duplicate-payments/review",
+        data={**form, "start": 999, "csrf_token": token},
+    )
+    assert gone.status_code == 404
 
 
 def test_api_figures(figures_client):

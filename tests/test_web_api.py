@@ -48,7 +48,8 @@ def result_documents(body: dict) -> set[str]:
 
 def test_search_returns_cited_hits(client, kb):
     body = get_json(client, "/api/search?q=" + QUERY)
-    assert set(body) == {"query", "results", "took_ms", "myth"}  # myth: see test_web_myths
+    # myth: see test_web_myths; figure: test_figures
+    assert set(body) == {"query", "results", "took_ms", "myth", "figure"}
     assert body["query"] == QUERY and isinstance(body["took_ms"], int | float)
     assert body["results"] == [hit_to_dict(h) for h in kb.search(QUERY, k=10)]
     top = next(hit for hit in body["results"] if "1.8%" in hit["text"])

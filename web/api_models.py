@@ -180,6 +180,16 @@ class FigurePassage(ApiModel):
     section: str
 
 
+class FigureReview(ApiModel):
+    """A researcher's decision on a found statement."""
+
+    decision: Literal["confirmed", "dismissed"] = Field(
+        description="confirmed: it does measure this figure; dismissed: it measures another thing."
+    )
+    by: str
+    at: str = Field(description="When (ISO 8601, UTC).")
+
+
 class FigureStatement(ApiModel):
     """One source's value for a figure, with its passage, citation and permalink."""
 
@@ -199,6 +209,7 @@ class FigureStatement(ApiModel):
     document: Document
     citation: Citation
     url: str = Field(description="Permalink to the passage in the document reader.")
+    review: FigureReview | None = Field(description="A researcher's decision; null if none.")
 
 
 class Figure(ApiModel):

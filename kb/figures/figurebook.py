@@ -39,8 +39,11 @@ class FigureBook:
     replaced or removed, here or in another process).
     """
 
-    def __init__(self, kb: KnowledgeBase, figures: Sequence[BookFigure]) -> None:
+    def __init__(
+        self, kb: KnowledgeBase, figures: Sequence[BookFigure], **thresholds: float
+    ) -> None:
         self.kb = kb
+        self._thresholds = thresholds  # same_threshold, different_threshold (kb.figures.matching)
         self.figures = list(figures)
         self._by_id = {figure.id: figure for figure in self.figures}
         self._nearest = Nearest(kb, self.figures, figure_texts)
@@ -48,8 +51,8 @@ class FigureBook:
         self._cached: tuple[int, dict[str, FigureEvidence]] | None = None
 
     @classmethod
-    def from_file(cls, kb: KnowledgeBase, path: Path) -> FigureBook:
-        return cls(kb, load_figures(path))
+    def from_file(cls, kb: KnowledgeBase, path: Path, **thresholds: float) -> FigureBook:
+        return cls(kb, load_figures(path), **thresholds)
 
     def __iter__(self) -> Iterator[BookFigure]:
         return iter(self.figures)
@@ -97,6 +100,6 @@ class FigureBook:
         with self._lock:
             if self._cached is None or self._cached[0] != generation:
                 with store.snapshot():
-                    found = book_evidence(store, self.figures)
+                    found = book_evidence(store, self.figures, **self._thresholds)
                 self._cached = (generation, {e.figure.id: e for e in found})
             return self._cached[1]

@@ -39,6 +39,7 @@ from kb.myths.quotes import quote_span
 from kb.search import is_reference_section
 
 if TYPE_CHECKING:
+    from kb.figures.reviews import Review
     from kb.store import Store
 
 # Cosine similarity (all-MiniLM-L6-v2 sentence vectors) from which a stored figure's sentence
@@ -66,6 +67,7 @@ class Statement:
         said_by, note: from the book (pinned only).
         score: the context similarity (found only).
         highlights: the quote (pinned) and the value, as spans into the passage text.
+        review: a researcher's decision on a found statement (kb.figures.reviews), or None.
     """
 
     role: str
@@ -80,6 +82,7 @@ class Statement:
     note: str = ""
     score: float | None = None
     highlights: list[Span] = field(default_factory=list)
+    review: Review | None = None
 
 
 @dataclass

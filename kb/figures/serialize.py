@@ -60,4 +60,9 @@ def statement_to_dict(statement: Statement) -> dict:
         "document": document_to_dict(statement.document),
         "citation": {"short": statement.citation.short, "harvard": statement.citation.harvard},
         "url": statement.url,
+        "review": (
+            {"decision": r.decision, "by": r.by, "at": r.at}
+            if (r := statement.review) is not None
+            else None
+        ),
     }

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 # Cosine similarity (all-MiniLM-L6-v2) from which a search query is taken to be about a figure,
 # the figure's vector being the mean of its description's and its queries' embeddings.
 # Measured with bench/figure_matching.py (docs/figures.md).
-MATCH_THRESHOLD = 0.55
+MATCH_THRESHOLD = 0.61
 
 
 def figure_texts(figure: BookFigure) -> list[str]:

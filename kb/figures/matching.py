@@ -35,6 +35,7 @@ from kb.models import Document
 from kb.models import Passage
 from kb.models import Span
 from kb.myths.quotes import _first_holding
+from kb.myths.quotes import _folded
 from kb.myths.quotes import quote_span
 from kb.search import is_reference_section
 
@@ -44,8 +45,11 @@ if TYPE_CHECKING:
 
 # Cosine similarity (all-MiniLM-L6-v2 sentence vectors) from which a stored figure's sentence
 # is "close" to a book figure's context. Measured by bench/figure_matching.py (docs/figures.md).
-SAME_VALUE_THRESHOLD = 0.60
+SAME_VALUE_THRESHOLD = 0.55
 DIFFERENT_VALUE_THRESHOLD = 0.70
+# A different value is a possible disagreement only within this factor of one of the figure's
+# values: sources that disagree give £172m against £190m, not £16.2m (measured in the bench).
+MAX_RATIO = 2.0
 
 PINNED = "pinned"
 ALSO = "also"
@@ -142,6 +146,11 @@ def figure_evidence(
             context,
             taken,
             {statement.passage.id for statement, _ in pinned},
+            [
+                (_folded(source.quote), source.figure)
+                for other in (book or [figure])
+                for source in other.sources
+            ],
             same_threshold,
             different_threshold,
         )
@@ -209,6 +218,7 @@ def _candidates(
     context: np.ndarray,
     taken: set[tuple[int, int]],
     pinned_passages: set[int],
+    quoted: list[tuple[str, Figure]],
     same_threshold: float,
     different_threshold: float,
 ) -> tuple[list[Statement], list[Statement]]:
@@ -225,21 +235,28 @@ def _candidates(
         return [], []
     vectors = vectors_for(store, [(s.passage_id, s.sub) for s in stored])
     passages = store.passages_by_id(sorted({s.passage_id for s in stored}))
-    best: dict[tuple[int, bool], tuple[float, StoredFigure]] = {}
+    # one statement per (document, sentence, value): passages overlap by a sentence
+    best: dict[tuple[str, str, bool], tuple[float, StoredFigure]] = {}
     for s in stored:
         vector = vectors.get((s.passage_id, s.sub))
-        if vector is None or is_reference_section(passages[s.passage_id].section):
+        passage = passages[s.passage_id]
+        if vector is None or is_reference_section(passage.section):
             continue
         same = any(s.figure.same_value(value) for value in figure.values)
+        if not same and not _comparable(s.figure, figure.values):
+            continue
         score = round(float(vector @ context), 4)
         if score < (same_threshold if same else different_threshold):
             continue
-        key = (s.passage_id, same)
+        sentence = _folded(_sentence_at(passage.text, s.figure.start))
+        if any(q in sentence and s.figure.same_value(v) for q, v in quoted):
+            continue  # the book already pins this sentence's value (here or in an overlap)
+        key = (passage.document_id, sentence, same)
         if key not in best or score > best[key][0]:
             best[key] = (score, s)
     documents = store.documents_by_id({p.document_id for p in passages.values()})
     also, differs = [], []
-    for (_, same), (score, s) in sorted(best.items(), key=lambda item: -item[1][0]):
+    for (_, _, same), (score, s) in sorted(best.items(), key=lambda item: -item[1][0]):
         passage = passages[s.passage_id]
         document = documents[passage.document_id]
         statement = Statement(
@@ -256,6 +273,16 @@ def _candidates(
         )
         (also if same else differs).append(statement)
     return also, differs
+
+
+def _comparable(found: Figure, values: Sequence[Figure]) -> bool:
+    """Whether a different value is close enough in size to be a rival statement of the same
+    figure: within MAX_RATIO of one of its values (£172m against £190m, not £16.2m)."""
+    for value in values:
+        low, high = sorted((abs(found.value), abs(value.value)))
+        if low > 0 and high / low <= MAX_RATIO:
+            return True
+    return False
 
 
 def _same_unit(figure: BookFigure, found: Figure) -> bool:

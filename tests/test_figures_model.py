@@ -15,6 +15,10 @@ from kb.store import Store
 
 pytestmark = pytest.mark.model
 
+CORPUS_BOOK = ROOT / "corpus" / "figures.toml"
+if not CORPUS_BOOK.exists():
+    pytest.skip("no figure book in the corpus yet", allow_module_level=True)
+
 LATER = {
     "same": (
         "somerset-review",
@@ -69,7 +73,7 @@ def store(tmp_path_factory):
 
 
 def test_a_later_document_appears_under_the_figure_it_states(store):
-    book = load_figures(ROOT / "corpus" / "figures.toml")
+    book = load_figures(CORPUS_BOOK)
     figure = next(f for f in book if f.id == "southwest-one-promised-savings")
     evidence = figure_evidence(store, figure, book)
     assert len(evidence.pinned) == len(figure.sources)

@@ -164,3 +164,20 @@ def test_raw_query_strings_never_get_a_server_error(api_app, data, pairs, path_v
     )
     response = api_app.test_client().get(f"{path}?{query}" if query else path)
     check_answer(response.status_code, response.data, response.content_type, f"GET {path}?{query}")
+
+
+def test_a_file_answer_is_described_as_a_file(api_app):
+    """A CSL-JSON download (a +json media type) once failed the fuzz: it was described as a
+    "binary string", so its parsed body was checked against that."""
+    schema = schemathesis.openapi.from_wsgi("/api/openapi.json", api_app)
+    operation = schema["/api/packs/render"]["POST"]
+    store = api_app.extensions["kb"].store
+    first = store.passages_of(store.list_documents()[0].id)[0].id
+    case = operation.Case(
+        body={"title": "A pack", "items": [{"passage": first}], "format": "csl"},
+        media_type="application/json",
+    )
+    response = case.call()
+    assert response.status_code == 200, response.content[:300]
+    assert response.headers["content-type"][0].startswith("application/vnd.citationstyles")
+    case.validate_response(response, checks=CONFORMANCE)

@@ -125,7 +125,9 @@ def _content(models: tuple[type[BaseModel], ...], media_types: tuple[str, ...]) 
     content = {}
     for media_type in media_types:
         if media_type != JSON:
-            content[media_type] = {"schema": {"type": "string", "format": "binary"}}
+            # A file: OpenAPI 3.1 describes binary content by leaving the schema out (a
+            # "string"/"binary" schema would be checked against CSL-JSON's parsed body).
+            content[media_type] = {}
             continue
         refs = [{"$ref": REF.format(model=m.__name__)} for m in models]
         content[JSON] = {"schema": refs[0] if len(refs) == 1 else {"oneOf": refs}}

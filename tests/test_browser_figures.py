@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 from browser_support import build_data
 from browser_support import running_server
+from browser_support import screenshot_path
 from browser_support import severe_errors
 from conftest import ROOT
 
@@ -24,6 +25,7 @@ if not CORPUS_BOOK.exists():
     pytest.skip("no figure book in the corpus yet", allow_module_level=True)
 
 WAIT_SECONDS = 20
+SCREENSHOT = screenshot_path("figure-page.png")
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +71,8 @@ def test_rep_compares_the_sources_of_a_figure(server, browser):
     assert [v.text for v in values] == [s.value for s in first.sources]
     copy = browser.find_element(By.CSS_SELECTOR, "tr.statement-pinned .copy-button")
     assert copy.is_displayed()  # app.js ran under the CSP
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SCREENSHOT))
 
     row = browser.find_element(By.CSS_SELECTOR, "tr.statement-pinned")
     target = row.find_element(By.CSS_SELECTOR, "a.context-link").get_attribute("href")

@@ -419,3 +419,17 @@ def test_the_corpus_book_has_enough_figures_and_disagreements():
     assert sum(f.differs for f in book) >= 6
     for figure in book:
         assert figure.measures.endswith(".")
+
+
+def test_a_myth_page_lists_the_figures_its_evidence_states(figures_client):
+    app = figures_client.application
+    book = app.extensions["myths"]
+    myth = next(iter(book))
+    passages = {e.passage.id for e in book.evidence(myth, k=8)}
+    figures = app.extensions["figures"]
+    stated = figures.stated_in(passages)
+    assert stated  # the small corpus's 1.8% passage is among the first myth's evidence
+    page = figures_client.get(f"/myths/{myth.id}").get_data(as_text=True)
+    assert "Figures in this evidence" in page
+    for evidence in stated:
+        assert f'href="/figures/{evidence.figure.id}"' in page

@@ -136,6 +136,17 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction that bumps the generation; all or nothing."""
+        with self.side_transaction() as conn:
+            yield conn
+            conn.execute(
+                "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"
+            )
+
+    @contextmanager
+    def side_transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction that leaves the generation alone (for the side tables: users,
+        sessions, rate limits); all or nothing. BEGIN IMMEDIATE takes the write lock first, so
+        a read-then-write inside it is atomic across threads and processes."""
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -143,9 +154,6 @@ class Store:
             raise self._write_error(exc) from exc
         try:
             yield conn
-            conn.execute(
-                "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"
-            )
             conn.execute("COMMIT")
         except BaseException as exc:
             # SQLite may have rolled back already (a full disk does that): ROLLBACK would fail.

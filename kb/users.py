@@ -13,7 +13,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
@@ -137,11 +136,36 @@ def check_password(password: str) -> None:
         raise AccountError(f"The password must be at most {MAX_PASSWORD_CHARS} characters long.")
 
 
-class LoginThrottle:
-    """At most `limit` failed logins per key (a client address, an account) in `period` seconds.
+@dataclass(frozen=True)
+class Attempt:
+    """A login attempt the throttle has let through, reserved as a failure until it succeeds.
 
-    Failures are rows in the shared database, so the limit holds across server processes and
-    restarts; rows older than the period are deleted as new failures come in.
+    Attributes:
+        rows: the login_failures rows reserved for it (deleted when the login succeeds).
+        keys: (address key, account key, address-and-account key).
+    """
+
+    rows: tuple[int, ...]
+    keys: tuple[str, str, str]
+
+
+class LoginThrottle:
+    """Limits password guessing: `limit` failed logins in any `period` seconds.
+
+    Two limits, both counted in the shared database (so they hold across server processes and
+    restarts; rows older than the period are deleted as new attempts come in):
+
+    - per client address, for any account: an address that has failed `limit` times waits;
+    - per account, but only for addresses that have themselves failed for that account in the
+      period. A stranger's failures cannot lock the owner out: the right password from an
+      address that has not failed is still checked. A guesser spreading over many addresses
+      gets `limit` guesses, then one more per fresh address (and each address is held to
+      `limit` for all accounts). docs/reliability.md explains the choice.
+
+    `attempt` decides and reserves in one write transaction (BEGIN IMMEDIATE): the attempt is
+    recorded as a failure *before* the password is checked, and `succeeded` takes it back. So
+    requests arriving together, in any number of threads or processes, cannot all read "under
+    the limit" before any of them records a failure; at most `limit` passwords are checked.
 
     Args:
         store: the knowledge base's store.
@@ -158,29 +182,55 @@ class LoginThrottle:
         self.period = period
         self._clock = clock
 
-    def retry_after(self, keys: Iterable[str]) -> float:
-        """0 when a login may be tried for all the keys, else the seconds until it may."""
-        now = self._clock()
-        wait = 0.0
-        for key in keys:
-            times = [
-                row[0]
-                for row in self.store.connection().execute(
-                    "SELECT at FROM login_failures WHERE key = ? AND at > ? ORDER BY at DESC",
-                    (key, now - self.period),
-                )
-            ]
-            if len(times) >= self.limit:
-                # The window frees up when the limit-th most recent failure leaves it.
-                wait = max(wait, times[self.limit - 1] + self.period - now)
-        return wait
+    @staticmethod
+    def keys(address: str, account: str) -> tuple[str, str, str]:
+        """The counted keys of a login from `address` to `account` (names are case-blind)."""
+        account = account.lower()
+        return f"address:{address}", f"account:{account}", f"account:{account}|address:{address}"
 
-    def record_failure(self, keys: Iterable[str]) -> None:
-        now = self._clock()
-        conn = self.store.connection()
-        conn.execute("DELETE FROM login_failures WHERE at <= ?", (now - self.period,))
-        conn.executemany("INSERT INTO login_failures VALUES (?, ?)", [(k, now) for k in keys])
+    def attempt(self, address: str, account: str) -> Attempt | float:
+        """Let a login be tried, or say how long to wait.
 
-    def clear(self, key: str) -> None:
-        """Forget a key's failures (an account after its owner logged in)."""
-        self.store.connection().execute("DELETE FROM login_failures WHERE key = ?", (key,))
+        Returns:
+            An Attempt (reserved as a failure; call `succeeded` if the password is right), or
+            the seconds to wait before this address may try this account again.
+        """
+        keys = self.keys(address, account)
+        now = self._clock()
+        with self.store.side_transaction() as conn:
+            conn.execute("DELETE FROM login_failures WHERE at <= ?", (now - self.period,))
+            wait = self._wait(conn, keys[0], now)
+            if self._count(conn, keys[2], now):  # this address has failed for this account
+                wait = max(wait, self._wait(conn, keys[1], now))
+            if wait > 0:
+                return wait
+            rows = tuple(
+                conn.execute("INSERT INTO login_failures VALUES (?, ?)", (key, now)).lastrowid
+                for key in keys
+            )
+        return Attempt(rows, keys)
+
+    def succeeded(self, attempt: Attempt) -> None:
+        """The password was right: take back the reservation and forget the account's failures
+        (the owner has shown they know it)."""
+        with self.store.side_transaction() as conn:
+            conn.executemany(
+                "DELETE FROM login_failures WHERE rowid = ?", [(row,) for row in attempt.rows]
+            )
+            conn.executemany(
+                "DELETE FROM login_failures WHERE key = ?", [(k,) for k in attempt.keys[1:]]
+            )
+
+    def _count(self, conn: sqlite3.Connection, key: str, now: float) -> int:
+        sql = "SELECT COUNT(*) FROM login_failures WHERE key = ? AND at > ?"
+        return conn.execute(sql, (key, now - self.period)).fetchone()[0]
+
+    def _wait(self, conn: sqlite3.Connection, key: str, now: float) -> float:
+        """Seconds until `key` is under the limit again (0: it is)."""
+        row = conn.execute(
+            "SELECT at FROM login_failures WHERE key = ? AND at > ? ORDER BY at DESC "
+            "LIMIT 1 OFFSET ?",
+            (key, now - self.period, self.limit - 1),
+        ).fetchone()
+        # The window frees up when the limit-th most recent failure leaves it.
+        return 0.0 if row is None else max(0.0, row[0] + self.period - now)

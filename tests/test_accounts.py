@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import sqlite3
 import stat
+import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -12,8 +17,11 @@ from conftest import PASSWORD
 from conftest import RESEARCHER
 from conftest import csrf_token
 from conftest import log_in
+from werkzeug.security import generate_password_hash
 
 from kb.errors import AccountError
+from kb.store import Store
+from kb.users import Attempt
 from kb.users import LoginThrottle
 from kb.users import Users
 from kb_cli.main import cli
@@ -255,16 +263,35 @@ def _fail(client, name=RESEARCHER, address="192.0.2.1"):
     return log_in(client, name, "wrong password!")
 
 
-def test_five_failures_for_an_account_then_429_even_with_the_right_password(client, researcher):
-    for attempt in range(5):
-        assert _fail(client, address=f"192.0.2.{attempt}").status_code == 401
-    client.environ_base["REMOTE_ADDR"] = "198.51.100.7"  # another address: the account counts
-    refused = log_in(client)
+def test_five_failures_from_an_address_then_429_for_that_account(client, researcher):
+    for _ in range(5):
+        assert _fail(client).status_code == 401
+    refused = log_in(client)  # the right password, from the address that failed
     assert refused.status_code == 429
     assert int(refused.headers["Retry-After"]) > 0
     text = refused.get_data(as_text=True)
     assert "Too many failed logins from your address or for this account" in text
     assert "try again in 15 minutes" in text
+
+
+def test_strangers_cannot_lock_the_owner_out(client, researcher):
+    """Finding 5: five failures from five addresses used to refuse the right password from a
+    sixth for 15 minutes. An address that has not failed is still let through."""
+    for attempt in range(5):
+        assert _fail(client, address=f"192.0.2.{attempt}").status_code == 401
+    client.environ_base["REMOTE_ADDR"] = "198.51.100.7"  # the owner, at another address
+    assert log_in(client).status_code == 303
+
+
+def test_an_address_that_failed_for_an_attacked_account_waits(client, researcher):
+    """The per-account limit still holds for every address that has guessed: past the limit,
+    each new address gets one guess for the account."""
+    for attempt in range(5):
+        assert _fail(client, address=f"192.0.2.{attempt}").status_code == 401
+    assert _fail(client, address="192.0.2.77").status_code == 401  # a fresh address: one guess
+    for address in ("192.0.2.0", "192.0.2.77"):
+        client.environ_base["REMOTE_ADDR"] = address
+        assert log_in(client).status_code == 429, address
 
 
 def test_five_failures_from_an_address_then_429_for_any_account(client, researcher):
@@ -278,16 +305,79 @@ def test_five_failures_from_an_address_then_429_for_any_account(client, research
 def test_throttle_window_slides_and_a_login_clears_the_account(store):
     now = [1000.0]
     throttle = LoginThrottle(store, limit=2, period=60, clock=lambda: now[0])
-    keys = ["address:a", "account:ada"]
-    throttle.record_failure(keys)
+    assert isinstance(throttle.attempt("a", "ada"), Attempt)
     now[0] += 30
-    throttle.record_failure(keys)
-    assert throttle.retry_after(keys) == pytest.approx(30)
+    assert isinstance(throttle.attempt("a", "ada"), Attempt)
+    assert throttle.attempt("a", "ada") == pytest.approx(30)
     now[0] += 31
-    assert throttle.retry_after(keys) == 0
-    throttle.record_failure(keys)
-    throttle.clear("account:ada")
-    assert throttle.retry_after(["account:ada"]) == 0
+    assert isinstance(throttle.attempt("a", "ada"), Attempt)
+    good = throttle.attempt("b", "ADA")
+    assert isinstance(good, Attempt)
+    throttle.succeeded(good)  # the account and b's reservation are forgotten; a's are not
+    assert isinstance(throttle.attempt("c", "ada"), Attempt)
+    assert throttle.attempt("a", "other") == pytest.approx(29)
+
+
+def _attempts_in_threads(store, throttle_args, workers: int) -> int:
+    """How many of `workers` simultaneous wrong-password attempts got their password checked."""
+    throttle = LoginThrottle(store, *throttle_args)
+    checked = []
+    barrier = threading.Barrier(workers)
+
+    def one_login(_):
+        barrier.wait()
+        attempt = throttle.attempt("203.0.113.9", "ada")
+        if isinstance(attempt, Attempt):
+            checked.append(1)
+            time.sleep(0.05)  # the password check: long enough for the others to overlap
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(one_login, range(workers)))
+    return len(checked)
+
+
+def test_simultaneous_attempts_check_at_most_the_limit_in_threads(store):
+    """Finding 1: the limit was read, then the failure recorded; 20 at once got 11 checked."""
+    assert _attempts_in_threads(store, (5, 900), workers=20) == 5
+
+
+def _attempts_in_a_process(db_path: str, workers: int) -> int:
+    store = Store(Path(db_path))
+    try:
+        return _attempts_in_threads(store, (5, 900), workers)
+    finally:
+        store.close()
+
+
+def test_simultaneous_attempts_check_at_most_the_limit_across_processes(store):
+    LoginThrottle(store, 5, 900)  # the tables exist before the processes race
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(4, mp_context=context) as pool:
+        counts = list(pool.map(_attempts_in_a_process, [str(store.path)] * 4, [6] * 4))
+    assert sum(counts) == 5, counts
+
+
+def test_simultaneous_wrong_logins_check_at_most_the_limit(app, researcher):
+    """Through the login page: 20 wrong passwords at once from one address; 5 are checked
+    (401), the rest refused (429)."""
+    slow_hash = "pbkdf2:sha256:200000"  # ~0.1 s a check, so the requests overlap
+    store = app.extensions["kb"].store
+    store.connection().execute(
+        "UPDATE users SET password_hash = ? WHERE name = ?",
+        (generate_password_hash(PASSWORD, method=slow_hash), RESEARCHER),
+    )
+    barrier = threading.Barrier(20)
+
+    def one_login(_):
+        client = app.test_client()
+        token = csrf_token(client)
+        barrier.wait()
+        data = {"name": RESEARCHER, "password": "wrong password!", "csrf_token": token}
+        return client.post("/login", data=data).status_code
+
+    with ThreadPoolExecutor(20) as pool:
+        statuses = list(pool.map(one_login, range(20)))
+    assert statuses.count(401) == 5 and statuses.count(429) == 15, statuses
 
 
 def test_the_limit_is_shared_by_two_apps_over_one_database(kb, settings, researcher, client):
@@ -296,6 +386,7 @@ def test_the_limit_is_shared_by_two_apps_over_one_database(kb, settings, researc
         _fail(client)
     for _ in range(2):
         _fail(other)
+    client.environ_base["REMOTE_ADDR"] = "192.0.2.1"
     assert log_in(client).status_code == 429
 
 

@@ -264,6 +264,13 @@ def test_reader_highlight_parameter_marks_one_passage(client):
     page(client, "/documents/report-a?highlight=abc")  # ignored, not an error
 
 
+@pytest.mark.parametrize("value", ["%C2%B2", "%D9%A3", "%EF%BC%92", "1%C2%B2", "+2", "9" * 12])
+def test_reader_ignores_a_highlight_that_is_not_an_ascii_ordinal(client, value):
+    """Superscript, Arabic-Indic and full-width digits pass str.isdigit() but not int()."""
+    html = page(client, f"/documents/report-a?highlight={value}")
+    assert "is-highlighted" not in html
+
+
 def test_reader_unknown_document_is_an_html_404(client):
     html = page(client, "/documents/no-such-doc", status=404)
     assert "no-such-doc" in html and "Traceback" not in html

@@ -189,28 +189,26 @@ def login():
         return _login_page(next_path, notice=notice)
     name = request.form.get("name", "").strip()
     password = request.form.get("password", "")
+    if not name or not password:
+        error = "Enter your account name and your password."
+        return _login_page(next_path, error=error, name=name, status=400)
     throttle: LoginThrottle | None = current_app.extensions.get("login_throttle")
-    keys = [f"address:{request.remote_addr or 'unknown'}", f"account:{name.lower()}"]
-    wait = throttle.retry_after(keys) if throttle else 0
-    if wait:
-        minutes = max(1, math.ceil(wait / 60))
+    # Reserved (as a failure) before the password is checked: see kb.users.LoginThrottle.
+    attempt = throttle.attempt(request.remote_addr or "unknown", name) if throttle else None
+    if isinstance(attempt, float):
+        minutes = max(1, math.ceil(attempt / 60))
         error = (
             f"Too many failed logins from your address or for this account; try again in "
             f"{minutes} minute{'s' if minutes != 1 else ''}."
         )
-        headers = {"Retry-After": str(math.ceil(wait))}
+        headers = {"Retry-After": str(math.ceil(attempt))}
         return _login_page(next_path, error=error, name=name, status=429, headers=headers)
-    if not name or not password:
-        error = "Enter your account name and your password."
-        return _login_page(next_path, error=error, name=name, status=400)
     user = current_app.extensions["users"].authenticate(name, password)
     if user is None:
-        if throttle:
-            throttle.record_failure(keys)
         error = "That account name and password do not match."
         return _login_page(next_path, error=error, name=name, status=401)
-    if throttle:
-        throttle.clear(keys[1])
+    if throttle and attempt is not None:
+        throttle.succeeded(attempt)  # the account's failures are forgotten
     session.clear()  # a new session: nothing from before the login carries over
     session.permanent = True
     session["user"] = user.name

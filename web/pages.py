@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from time import perf_counter
 
 from flask import Blueprint
@@ -31,6 +32,7 @@ from web.params import parse_search
 from web.render import citation_text
 
 bp = Blueprint("pages", __name__)
+_ORDINAL = re.compile(r"[0-9]{1,9}")
 bp.add_url_rule("/files/<document_id>", "original", files.send_original, methods=["GET"])
 
 
@@ -127,7 +129,8 @@ def _passage_view(doc: Document, passage) -> dict:
 def _highlight_param() -> int | None:
     """?highlight=<ordinal>; anything that is not a whole number is ignored, not an error."""
     raw = request.args.get("highlight", "")
-    return int(raw) if raw.isdigit() and len(raw) < 10 else None
+    # ASCII digits only: str.isdigit() also accepts "²" and other digits int() refuses.
+    return int(raw) if _ORDINAL.fullmatch(raw) else None
 
 
 @bp.get("/library")

@@ -16,9 +16,24 @@ from kb_cli.main import cli
 @click.option("--debug", is_flag=True, help="Flask debug mode with reloading (never in public).")
 @click.option("--production", is_flag=True, help="Serve with waitress, model loaded first.")
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
+@click.option(
+    "--body-timeout",
+    envvar="KB_BODY_TIMEOUT",
+    default=30,
+    show_default=True,
+    type=click.IntRange(1, 3600),
+    help="With --production: seconds a connection may stay silent before it is closed "
+    "(a slowly sent request body, an idle keep-alive connection). Env: KB_BODY_TIMEOUT.",
+)
 @click.pass_obj
 def serve(
-    settings: Settings, host: str, port: int, debug: bool, production: bool, threads: int
+    settings: Settings,
+    host: str,
+    port: int,
+    debug: bool,
+    production: bool,
+    threads: int,
+    body_timeout: int,
 ) -> None:
     """Serve the search site and the JSON API."""
     if debug and production:
@@ -34,10 +49,16 @@ def serve(
         config["SESSION_COOKIE_SECURE"] = False
     app = create_app(config)
     if production:
-        from waitress import serve as waitress_serve
+        from web.production import serve as serve_production
 
         # create_app has loaded the model and index: connections are accepted only now.
-        click.echo(f"Serving on http://{host}:{port} with waitress ({threads} threads).")
-        waitress_serve(app, host=host, port=port, threads=threads)
+        serve_production(
+            app,
+            host=host,
+            port=port,
+            threads=threads,
+            body_timeout=body_timeout,
+            announce=click.echo,
+        )
         return
     app.run(host=host, port=port, debug=debug, use_reloader=debug, threaded=True)

@@ -10,6 +10,7 @@ own settings; the rest share one.
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -67,9 +68,10 @@ def log_in(base: str, password: str = PASSWORD) -> requests.Session:
     return session
 
 
-def serve(data_dir: Path, **env: str):
+def serve(data_dir: Path, threads: int = 8, **env: str):
     """running_server with cookies a plain-HTTP client sends back (Secure off)."""
-    return running_server(data_dir, env={"KB_SESSION_COOKIE_SECURE": "0", **env})
+    env = {"KB_SESSION_COOKIE_SECURE": "0", **env}
+    return running_server(data_dir, env=env, extra_args=["--threads", str(threads)])
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +104,103 @@ def test_simultaneous_wrong_logins_check_at_most_the_limit(tmp_path):
             statuses = list(pool.map(one_login, sessions))
     assert statuses.count(401) <= 5, statuses
     assert statuses.count(401) + statuses.count(429) == 20, statuses
+
+
+# -- finding 2: request bodies are bounded before they are read ------------------------------
+
+
+def raw_request(base: str, head: str, body: bytes = b"", timeout: float = 60) -> socket.socket:
+    """A socket to the server that has sent `head` (request line and headers) and `body`."""
+    host, port = base.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=timeout)
+    sock.sendall(head.replace("\n", "\r\n").encode() + b"\r\n" + body)
+    return sock
+
+
+def read_all(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    chunks = []
+    try:
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    except ConnectionResetError:
+        pass  # closed while we still had unread data on the way: what came first counts
+    sock.close()
+    return b"".join(chunks)
+
+
+def upload_head(path: str, length: int, cookie: str = "") -> str:
+    lines = [
+        f"POST {path} HTTP/1.1",
+        "Host: 127.0.0.1",
+        "Content-Type: multipart/form-data; boundary=x",
+        f"Content-Length: {length}",
+    ]
+    if cookie:
+        lines.append(f"Cookie: {cookie}")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def server(data_dir):
+    with serve(data_dir, KB_MAX_UPLOAD_BYTES=str(2 << 20)) as base:
+        yield base
+
+
+@pytest.mark.parametrize(
+    ("path", "length", "says"),
+    [
+        ("/admin/upload", 200 << 20, "larger than the 2 MB limit for one file"),
+        ("/admin/documents/report-a/replace", 60 << 20, "larger than the 2 MB limit"),
+        ("/login", 200 << 20, "larger than the 1 MB this address accepts"),
+        ("/login", 2 << 20, "larger than the 1 MB this address accepts"),
+    ],
+)
+def test_an_oversized_body_is_refused_before_it_is_read(server, path, length, says):
+    """Only the headers are sent: the 413 comes without waiting for the body. Before, waitress
+    waited for all of it (up to its 1 GiB default) before the app could answer."""
+    answer = read_all(raw_request(server, upload_head(path, length))).decode()
+    assert answer.startswith("HTTP/1.1 413"), answer[:200]
+    assert says in answer and "nothing was read" in answer, answer
+
+
+def test_a_logged_in_upload_over_the_limit_is_refused_unread(server):
+    session = log_in(server)
+    cookie = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
+    answer = read_all(raw_request(server, upload_head("/admin/upload", 60 << 20, cookie)))
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+
+
+def test_an_upload_within_the_limit_still_reaches_the_app(server):
+    """Under the limit the body is read and the app answers (here: not logged in, 303)."""
+    body = b"--x\r\nContent-Disposition: form-data; name=title\r\n\r\nT\r\n--x--\r\n"
+    answer = read_all(raw_request(server, upload_head("/admin/upload", len(body)), body))
+    assert answer.startswith(b"HTTP/1.1 303"), answer[:200]
+
+
+def test_a_silent_body_is_cut_off_and_holds_no_worker_thread(tmp_path):
+    """A request that promises 1 MB and sends 1 KB is closed after KB_BODY_TIMEOUT seconds of
+    silence; while 6 such requests wait, a server with 2 threads still answers."""
+    data = make_data(tmp_path / "data")
+    with serve(data, threads=2, KB_BODY_TIMEOUT="2") as base:
+        slow = [
+            raw_request(base, upload_head("/admin/upload", 1 << 20), b"x" * 1024) for _ in range(6)
+        ]
+        for sock in slow:
+            sock.settimeout(60)
+        assert requests.get(base + "/api/health", timeout=30).status_code == 200
+        for sock in slow:
+            assert read_all(sock) == b""  # closed by the server, no answer
+
+
+def test_a_chunked_body_to_a_form_is_cut_off_at_the_form_allowance(server):
+    head = "POST /login HTTP/1.1\nHost: 127.0.0.1\nTransfer-Encoding: chunked\n"
+    sock = raw_request(server, head)
+    chunk = b"%x\r\n%s\r\n" % (64 << 10, b"x" * (64 << 10))
+    try:
+        for _ in range(64):  # 4 MiB offered; the answer comes after about 1 MiB
+            sock.sendall(chunk)
+    except OSError:
+        pass  # the server answered and closed while we were still sending
+    answer = read_all(sock)
+    assert answer.startswith(b"HTTP/1.1 413") and b"1 MB this address" in answer, answer[:300]

@@ -41,13 +41,12 @@ from web.auth import current_user
 from web.extensions import current_kb
 from web.extensions import current_settings
 from web.uploads import UploadWorker
+from web.uploads import max_request_bytes
 from web.uploads import read_upload
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 FIELDS = ("title", "publisher", "year", "kind", "url", "tags")
-# Room for the form's other fields on top of the file itself.
-FORM_ALLOWANCE_BYTES = 1 << 20
 
 
 def init_app(app: Flask) -> None:
@@ -71,7 +70,7 @@ def init_app(app: Flask) -> None:
         upload_worker=UploadWorker(ingestor, jobs, audit, settings.data_dir / "uploads"),
     )
     if app.config.get("MAX_CONTENT_LENGTH") is None:
-        app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + FORM_ALLOWANCE_BYTES
+        app.config["MAX_CONTENT_LENGTH"] = max_request_bytes(settings.max_upload_bytes)
     app.register_blueprint(bp)
 
 

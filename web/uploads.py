@@ -36,6 +36,9 @@ from kb.jobs import Jobs
 # A temporary copy older than this belongs to a process that died mid-job (a live job's copy
 # is removed when it ends); such folders are swept when a worker starts.
 STALE_COPY_SECONDS = 24 * 3600
+# Room for the form's other fields (title, tags, CSRF token) on top of the file itself; also
+# the most any request but an upload may send (web.production).
+FORM_ALLOWANCE_BYTES = 1 << 20
 FAILED_UNEXPECTEDLY = (
     "Something went wrong on our side while taking the file in, so nothing was stored; "
     "try again later."
@@ -69,6 +72,11 @@ def read_upload(storage: FileStorage | None, max_bytes: int) -> tuple[bytes, str
     data = storage.read()
     check_size(name, len(data), max_bytes)
     return data, name
+
+
+def max_request_bytes(max_upload_bytes: int) -> int:
+    """The largest request body accepted at all: one file at the limit and its form."""
+    return max_upload_bytes + FORM_ALLOWANCE_BYTES
 
 
 @dataclass(frozen=True)

@@ -322,7 +322,7 @@ def _attempts_in_threads(store, throttle_args, workers: int) -> int:
     """How many of `workers` simultaneous wrong-password attempts got their password checked."""
     throttle = LoginThrottle(store, *throttle_args)
     checked = []
-    barrier = threading.Barrier(workers)
+    barrier = threading.Barrier(workers, timeout=120)
 
     def one_login(_):
         barrier.wait()
@@ -366,7 +366,7 @@ def test_simultaneous_wrong_logins_check_at_most_the_limit(app, researcher):
         "UPDATE users SET password_hash = ? WHERE name = ?",
         (generate_password_hash(PASSWORD, method=slow_hash), RESEARCHER),
     )
-    barrier = threading.Barrier(20)
+    barrier = threading.Barrier(20, timeout=120)
 
     def one_login(_):
         client = app.test_client()

@@ -91,7 +91,7 @@ def test_simultaneous_wrong_logins_check_at_most_the_limit(tmp_path):
         for _ in range(20):
             session = requests.Session()
             sessions.append((session, csrf_token(session, base + "/login")))
-        barrier = threading.Barrier(len(sessions))
+        barrier = threading.Barrier(len(sessions), timeout=120)
 
         def one_login(pair) -> int:
             session, token = pair

@@ -49,6 +49,9 @@ def _spend_a_hash(password: str) -> None:
 
 @dataclass(frozen=True)
 class User:
+    """An account. `id` is never reused (migration 0002): sessions belong to it, not the name."""
+
+    id: int
     name: str
     created_at: str
 
@@ -74,18 +77,18 @@ class Users:
         """
         check_name(name)
         check_password(password)
-        user = User(name, _now())
+        created_at = _now()
         try:
-            self.store.connection().execute(
+            cursor = self.store.connection().execute(
                 "INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?)",
-                (name, generate_password_hash(password, **self._hash_options), user.created_at),
+                (name, generate_password_hash(password, **self._hash_options), created_at),
             )
         except sqlite3.IntegrityError:
             raise AccountError(f"There is already an account named {name!r}.") from None
-        return user
+        return User(cursor.lastrowid, name, created_at)
 
     def remove(self, name: str) -> None:
-        """Delete an account; its sessions stop working at their next request."""
+        """Delete an account and, with it, every session it has (kb.sessions)."""
         cursor = self.store.connection().execute("DELETE FROM users WHERE name = ?", (name,))
         if cursor.rowcount == 0:
             raise NotFound(f"There is no account named {name!r}.")
@@ -93,14 +96,14 @@ class Users:
     def get(self, name: str) -> User | None:
         row = (
             self.store.connection()
-            .execute("SELECT name, created_at FROM users WHERE name = ?", (name,))
+            .execute("SELECT id, name, created_at FROM users WHERE name = ?", (name,))
             .fetchone()
         )
         return User(*row) if row else None
 
     def list_users(self) -> list[User]:
         rows = self.store.connection().execute(
-            "SELECT name, created_at FROM users ORDER BY name COLLATE NOCASE"
+            "SELECT id, name, created_at FROM users ORDER BY name COLLATE NOCASE"
         )
         return [User(*row) for row in rows]
 
@@ -111,14 +114,15 @@ class Users:
             row = (
                 self.store.connection()
                 .execute(
-                    "SELECT name, created_at, password_hash FROM users WHERE name = ?", (name,)
+                    "SELECT id, name, created_at, password_hash FROM users WHERE name = ?",
+                    (name,),
                 )
                 .fetchone()
             )
         if row is None:
             _spend_a_hash(password[:MAX_PASSWORD_CHARS])
             return None
-        return User(row[0], row[1]) if check_password_hash(row[2], password) else None
+        return User(*row[:3]) if check_password_hash(row[3], password) else None
 
 
 def check_name(name: str) -> None:

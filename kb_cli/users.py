@@ -63,7 +63,7 @@ def list_users(settings: Settings) -> None:
 @click.argument("name")
 @click.pass_obj
 def remove_user(settings: Settings, name: str) -> None:
-    """Delete an account; anyone logged in with it is logged out at their next request."""
+    """Delete an account and its logins (anyone logged in with it is logged out at once)."""
     from kb.users import Users
 
     Users(open_store(settings, create=True)).remove(name)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import CHEAP_HASH
 from conftest import PASSWORD
 from conftest import RESEARCHER
 from conftest import csrf_token
@@ -189,10 +190,15 @@ def test_reading_and_searching_need_no_login(client):
 # -- sessions ---------------------------------------------------------------------------------
 
 
+def expire_session(client, app) -> None:
+    """Make the client's login end now, on the server (where the end is decided)."""
+    with client.session_transaction() as session:
+        token = session["sid"]
+    app.extensions["sessions"].expire(token, time.time() - 1)
+
+
 def test_an_expired_session_says_so_and_asks_for_a_login(logged_in, app):
-    hours = app.config["SESSION_HOURS"]
-    with logged_in.session_transaction() as session:
-        session["login_at"] = time.time() - hours * 3600 - 1
+    expire_session(logged_in, app)
     page = logged_in.get("/admin/upload")
     assert page.status_code == 303
     assert page.headers["Location"].startswith("/login?reason=expired")
@@ -200,9 +206,8 @@ def test_an_expired_session_says_so_and_asks_for_a_login(logged_in, app):
     assert "Your session has expired; log in again." in text
 
 
-def test_an_expired_session_gets_401_json_from_the_job_endpoint(logged_in):
-    with logged_in.session_transaction() as session:
-        session["login_at"] = 0
+def test_an_expired_session_gets_401_json_from_the_job_endpoint(logged_in, app):
+    expire_session(logged_in, app)
     response = logged_in.get("/admin/jobs/0000")
     assert response.status_code == 401
     assert response.get_json() == {
@@ -211,10 +216,9 @@ def test_an_expired_session_gets_401_json_from_the_job_endpoint(logged_in):
     }
 
 
-def test_an_expired_session_posting_a_form_stores_nothing(logged_in, kb):
+def test_an_expired_session_posting_a_form_stores_nothing(logged_in, kb, app):
     token = csrf_token(logged_in, "/admin/documents/report-a/remove")
-    with logged_in.session_transaction() as session:
-        session["login_at"] = 0
+    expire_session(logged_in, app)
     response = logged_in.post(
         "/admin/documents/report-a/remove", data={"csrf_token": token, "confirm": "yes"}
     )
@@ -226,6 +230,77 @@ def test_a_removed_account_is_logged_out(logged_in, app):
     Users(app.extensions["kb"].store).remove(RESEARCHER)
     response = logged_in.get("/admin")
     assert response.status_code == 303 and "reason=removed" in response.headers["Location"]
+
+
+def _saved_cookie(client) -> str:
+    return client.get_cookie("session").value
+
+
+def _with_cookie(app, cookie: str):
+    other = app.test_client()
+    other.set_cookie("session", cookie)
+    return other
+
+
+def test_a_cookie_saved_before_logout_opens_nothing(logged_in, app):
+    """Finding 3: the cookie used to stay valid after logout, for its 8 hours."""
+    saved = _saved_cookie(logged_in)
+    out = logged_in.post("/logout", data={"csrf_token": csrf_token(logged_in, "/admin")})
+    assert out.status_code == 303
+    replayed = _with_cookie(app, saved).get("/admin")
+    assert replayed.status_code == 303 and "reason=expired" in replayed.headers["Location"]
+
+
+def test_a_cookie_saved_before_logout_opens_nothing_after_a_restart(logged_in, app, settings):
+    saved = _saved_cookie(logged_in)
+    logged_in.post("/logout", data={"csrf_token": csrf_token(logged_in, "/admin")})
+    restarted = create_app({"TESTING": True, "SETTINGS": settings}, kb=app.extensions["kb"])
+    assert _with_cookie(restarted, saved).get("/admin").status_code == 303
+
+
+def test_a_login_survives_a_restart_until_logout(logged_in, app, settings):
+    saved = _saved_cookie(logged_in)
+    restarted = create_app({"TESTING": True, "SETTINGS": settings}, kb=app.extensions["kb"])
+    assert _with_cookie(restarted, saved).get("/admin").status_code == 200
+
+
+def test_a_re_created_account_does_not_revive_old_cookies(logged_in, app):
+    """Finding 4: removing an account and adding one with the same name used to let the old
+    account's saved cookies in."""
+    saved = _saved_cookie(logged_in)
+    users = Users(app.extensions["kb"].store, hash_method=CHEAP_HASH)
+    old_id = users.get(RESEARCHER).id
+    users.remove(RESEARCHER)
+    users.add(RESEARCHER, PASSWORD)
+    assert users.get(RESEARCHER).id != old_id
+    replayed = _with_cookie(app, saved).get("/admin")
+    assert replayed.status_code == 303 and "/login" in replayed.headers["Location"]
+    store = app.extensions["kb"].store
+    assert store.connection().execute("SELECT COUNT(*) FROM sessions").fetchone()[0] == 0
+
+
+def test_account_numbers_are_never_reused(store):
+    users = Users(store, hash_method=CHEAP_HASH)
+    first = users.add("ada", PASSWORD)
+    second = users.add("bob", PASSWORD)
+    users.remove("bob")  # the highest number: SQLite would hand it out again without AUTOINCREMENT
+    assert users.add("bob", PASSWORD).id > second.id > first.id
+
+
+def test_the_cookie_holds_a_token_the_database_keeps_only_hashed(logged_in, app):
+    with logged_in.session_transaction() as session:
+        token = session["sid"]
+    rows = app.extensions["kb"].store.connection().execute("SELECT token_hash FROM sessions")
+    stored = [row[0] for row in rows]
+    assert len(stored) == 1 and token not in stored and len(token) >= 40
+
+
+def test_the_menu_offers_log_out_only_for_a_live_login(logged_in, app):
+    assert "Log out" in logged_in.get("/about").get_data(as_text=True)
+    saved = _saved_cookie(logged_in)
+    logged_in.post("/logout", data={"csrf_token": csrf_token(logged_in, "/admin")})
+    page = _with_cookie(app, saved).get("/about").get_data(as_text=True)
+    assert "Log out" not in page and "Researchers: log in" in page
 
 
 def test_no_login_redirects_pages_and_gives_json_401(client):

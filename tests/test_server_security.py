@@ -204,3 +204,34 @@ def test_a_chunked_body_to_a_form_is_cut_off_at_the_form_allowance(server):
         pass  # the server answered and closed while we were still sending
     answer = read_all(sock)
     assert answer.startswith(b"HTTP/1.1 413") and b"1 MB this address" in answer, answer[:300]
+
+
+# -- findings 3 and 4: sessions end on the server ---------------------------------------------
+
+
+def saved_cookie(session: requests.Session) -> dict[str, str]:
+    return {cookie.name: cookie.value for cookie in session.cookies}
+
+
+def opens_admin(base: str, cookies: dict[str, str]) -> bool:
+    response = requests.get(base + "/admin", cookies=cookies, allow_redirects=False, timeout=30)
+    return response.status_code == 200
+
+
+def test_saved_cookies_open_nothing_after_logout_restart_or_a_re_created_account(tmp_path):
+    data = make_data(tmp_path / "data")
+    with serve(data) as base:
+        before_logout = log_in(base)
+        kept = saved_cookie(before_logout)
+        assert opens_admin(base, kept)
+        token = csrf_token(before_logout, base + "/admin")
+        before_logout.post(base + "/logout", data={"csrf_token": token}, timeout=30)
+        assert not opens_admin(base, kept)  # finding 3
+        survivor = saved_cookie(log_in(base))
+    with serve(data) as base:  # a restart: the same data folder, a new process
+        assert not opens_admin(base, kept)
+        assert opens_admin(base, survivor)  # a login not ended survives the restart
+        remove_account(data)
+        add_account(data)  # the same name and password: a new account
+        assert not opens_admin(base, survivor)  # finding 4
+        assert opens_admin(base, saved_cookie(log_in(base)))

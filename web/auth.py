@@ -1,21 +1,23 @@
 """Researcher logins: the login and logout pages, sessions, CSRF and the login guard.
 
-- Sessions are Flask's signed cookies (HttpOnly, SameSite=Lax, Secure unless configured off),
-  signed with SECRET_KEY (web/secret.py). A login lasts SESSION_HOURS (8) from the moment of
-  logging in; the next request after that says the session has expired and asks for a new
-  login. An account removed with `kb user remove` stops working at its next request.
+- A login is a row on the server (kb.sessions): the cookie (Flask's, signed with SECRET_KEY,
+  web/secret.py; HttpOnly, SameSite=Lax, Secure unless configured off) carries its random
+  token and the CSRF token. A login lasts SESSION_HOURS (8); the next request after that says
+  the session has expired. Logging out deletes the row, so a saved copy of the cookie opens
+  nothing, even after a restart; removing an account (`kb user remove`) deletes its rows, and
+  an account re-created under the same name is a new account that no old cookie opens.
 - One guard runs before every view: a POST, PUT, PATCH or DELETE needs a logged-in
   researcher (the login form excepted) and then a CSRF token (Flask-WTF); every page of the
   `admin` blueprint needs a login. So a new route cannot forget either (tests/test_accounts.py
   walks the URL map to make sure).
 - Failed logins are limited per client address and per account (LOGIN_RATE_LIMIT, by default
-  "5 per 15 minutes"); they are counted in the database, so all server processes share them.
+  "5 per 15 minutes"; kb.users.LoginThrottle says how strangers are kept from locking an
+  account out); they are counted in the database, so all server processes share them.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from datetime import timedelta
 
 from flask import Blueprint
@@ -31,6 +33,8 @@ from flask import url_for
 from flask_wtf.csrf import CSRFError
 from flask_wtf.csrf import CSRFProtect
 
+from kb.sessions import Session
+from kb.sessions import Sessions
 from kb.users import LoginThrottle
 from kb.users import Users
 from web.errors import error_response
@@ -99,12 +103,13 @@ def init_app(app: Flask) -> None:
         message = f"LOGIN_RATE_LIMIT must look like '5 per 15 minutes', not {limit!r}."
         raise ValueError(message) from None
     app.extensions["users"] = Users(store)
+    app.extensions["sessions"] = Sessions(store)
     if rate is not None:
         app.extensions["login_throttle"] = LoginThrottle(store, rate.limit, rate.period)
     app.before_request(_guard)
     app.after_request(_no_store)
     app.register_error_handler(CSRFError, _csrf_error)
-    app.context_processor(lambda: {"signed_in_as": g.get("user") or session.get("user")})
+    app.context_processor(lambda: {"signed_in_as": _signed_in_as()})
     app.register_blueprint(bp)
 
 
@@ -129,19 +134,35 @@ def _guard() -> Response | None:
 
 def _check_login() -> Response | None:
     """None when a researcher is logged in (g.user is set), else the refusal to send."""
-    name = session.get("user")
-    if not name:
+    if not session.get("sid"):
         return _refuse("required")
-    login_at = session.get("login_at")
-    lifetime = current_app.permanent_session_lifetime.total_seconds()
-    if not isinstance(login_at, int | float) or not 0 <= time.time() - login_at <= lifetime:
+    found = _live_session()
+    if found is None:
+        # Ended (logout, expiry) or its account removed: say which, as far as we can tell.
+        name = session.get("user")
+        removed = bool(name) and current_app.extensions["users"].get(name) is None
         session.clear()
-        return _refuse("expired")
-    if current_app.extensions["users"].get(name) is None:
-        session.clear()
-        return _refuse("removed")
-    g.user = name
+        return _refuse("removed" if removed else "expired")
+    g.user = found.user_name
     return None
+
+
+def _live_session() -> Session | None:
+    """The server-side session the cookie's token opens (looked up once per request)."""
+    if "live_session" not in g:
+        token = session.get("sid")
+        g.live_session = current_app.extensions["sessions"].find(token) if token else None
+    return g.live_session
+
+
+def _signed_in_as() -> str | None:
+    """The name shown in the page footer: only for a session that is still live."""
+    if g.get("user"):
+        return g.user
+    if not session.get("sid"):
+        return None
+    found = _live_session()
+    return found.user_name if found else None
 
 
 def _refuse(reason: str) -> Response:
@@ -209,10 +230,12 @@ def login():
         return _login_page(next_path, error=error, name=name, status=401)
     if throttle and attempt is not None:
         throttle.succeeded(attempt)  # the account's failures are forgotten
+    lifetime = current_app.permanent_session_lifetime.total_seconds()
+    token = current_app.extensions["sessions"].start(user.id, lifetime)
     session.clear()  # a new session: nothing from before the login carries over
-    session.permanent = True
-    session["user"] = user.name
-    session["login_at"] = time.time()
+    session.permanent = True  # the cookie ends with the login (the server decides, though)
+    session["sid"] = token
+    session["user"] = user.name  # only to say "removed" rather than "expired" later
     current_app.logger.info("%s logged in from %s", user.name, request.remote_addr)
     return redirect(next_path or url_for("admin.index"), 303)
 
@@ -232,6 +255,7 @@ def _login_page(
 
 @bp.post("/logout")
 def logout():
-    """End the session (the cookie is cleared) and say so."""
+    """End the session on the server (a saved copy of the cookie opens nothing) and say so."""
+    current_app.extensions["sessions"].end(session.get("sid"))
     session.clear()
     return redirect(url_for("auth.login", reason="logged_out"), 303)

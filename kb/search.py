@@ -7,6 +7,7 @@ each hit carries its highlights and citations.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,6 +75,9 @@ class KnowledgeBase:
         self.queries = QueryCache(embedder)
         self.index = VectorIndex(store, index_path, hnsw_threshold)
         self.settings = settings or SearchSettings()
+        # Called before each search's work (the web app counts searches against its rate
+        # limit here, and may raise to refuse one); None: no check.
+        self.search_guard: Callable[[], None] | None = None
 
     def warm_up(self) -> None:
         """Load the model and the index now, so the first request does not stall."""
@@ -107,6 +111,8 @@ class KnowledgeBase:
         if mode not in MODES:
             raise QueryError(f"mode must be one of {', '.join(MODES)}, not {mode!r}.")
         filters = filters or SearchFilters()
+        if self.search_guard is not None:
+            self.search_guard()
         terms = query_terms(query)
         n = max(self.settings.candidates, k * 3)
         rankings: dict[str, list[int]] = {}

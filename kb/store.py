@@ -85,13 +85,15 @@ class Store:
         except sqlite3.OperationalError as exc:
             raise self._write_error(exc) from exc
 
-    def _write_error(self, exc: sqlite3.OperationalError) -> StoreError:
+    def _write_error(
+        self, exc: sqlite3.OperationalError, waited: float | None = None
+    ) -> StoreError:
         """One sentence for what SQLite said when a write failed (it was rolled back)."""
         said = str(exc).lower()
         if "locked" in said or "busy" in said:
             return StoreError(
                 f"The database is busy with another writer and stayed locked for "
-                f"{self._busy_timeout:g} seconds; try again when that work finishes."
+                f"{waited or self._busy_timeout:g} seconds; try again when that work finishes."
             )
         if "full" in said:
             return StoreError(f"The disk is full at {self.path.parent}; nothing was written.")
@@ -143,15 +145,24 @@ class Store:
             )
 
     @contextmanager
-    def side_transaction(self) -> Iterator[sqlite3.Connection]:
+    def side_transaction(self, busy_timeout: float | None = None) -> Iterator[sqlite3.Connection]:
         """One write transaction that leaves the generation alone (for the side tables: users,
         sessions, rate limits); all or nothing. BEGIN IMMEDIATE takes the write lock first, so
-        a read-then-write inside it is atomic across threads and processes."""
+        a read-then-write inside it is atomic across threads and processes.
+
+        Args:
+            busy_timeout: seconds to wait for another writer, when shorter than the store's.
+        """
         conn = self._conn
+        if busy_timeout is not None:
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            raise self._write_error(exc) from exc
+            raise self._write_error(exc, busy_timeout) from exc
+        finally:
+            if busy_timeout is not None:
+                conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
         try:
             yield conn
             conn.execute("COMMIT")

@@ -27,6 +27,7 @@ from kb.store import Store
 
 pytestmark = pytest.mark.server
 
+PUBLIC_URL = "https://evidence.example.org"
 ACCOUNT = "ada"
 PASSWORD = "correct horse battery staple"
 
@@ -143,7 +144,8 @@ def upload_head(path: str, length: int, cookie: str = "") -> str:
 
 @pytest.fixture(scope="module")
 def server(data_dir):
-    with serve(data_dir, KB_MAX_UPLOAD_BYTES=str(2 << 20)) as base:
+    env = {"KB_MAX_UPLOAD_BYTES": str(2 << 20), "KB_PUBLIC_URL": PUBLIC_URL}
+    with serve(data_dir, **env) as base:
         yield base
 
 
@@ -235,3 +237,17 @@ def test_saved_cookies_open_nothing_after_logout_restart_or_a_re_created_account
         add_account(data)  # the same name and password: a new account
         assert not opens_admin(base, survivor)  # finding 4
         assert opens_admin(base, saved_cookie(log_in(base)))
+
+
+# -- finding 9: links from KB_PUBLIC_URL, never from the Host header -------------------------
+
+
+@pytest.mark.parametrize("path", ["/?q=savings", "/embed?q=savings", "/documents/report-a"])
+def test_a_forged_host_header_never_reaches_a_link(server, path):
+    head = f"GET {path} HTTP/1.1\nHost: evil.example\nConnection: close\n"
+    answer = read_all(raw_request(server, head)).decode()
+    assert answer.startswith("HTTP/1.1 200"), answer[:300]
+    assert f"{PUBLIC_URL}/documents/report-a#p" in answer
+    assert "evil.example" not in answer
+    if "q=" in path:
+        assert "\r\nCache-Control: no-store\r\n" in answer

@@ -420,16 +420,33 @@ def test_wsgi_module_builds_the_app_from_the_environment(kb, settings, monkeypat
     sys.modules.pop("web.wsgi", None)
 
 
-def test_kb_serve_production_uses_waitress(kb, settings, monkeypatch):
-    import waitress
+def test_kb_serve_production_uses_waitress_with_body_limits(kb, settings, monkeypatch):
+    import web.production
 
     served = {}
-    monkeypatch.setattr(waitress, "serve", lambda app, **kw: served.update(app=app, **kw))
+
+    class FakeServer:
+        channel_class = None
+
+        def run(self):
+            served["channel"] = self.channel_class
+
+    def fake_create_server(app, **kw):
+        served.update(app=app, **kw)
+        return FakeServer()
+
+    monkeypatch.setattr(web.production, "create_server", fake_create_server)
+    monkeypatch.setenv("KB_MAX_UPLOAD_BYTES", str(3 << 20))
     args = ["--data-dir", str(settings.data_dir), "--embedder", "hashing"]
     result = CliRunner().invoke(cli, [*args, "serve", "--production", "--port", "5999"])
     assert result.exit_code == 0, result.output
     assert served["port"] == 5999 and served["threads"] == 8 and served["host"] == "127.0.0.1"
+    assert served["max_request_body_size"] == (3 << 20) + (1 << 20)  # the file and its form
+    assert served["channel_timeout"] == 30 and served["channel"].parser_class is not None
     assert not served["app"].debug
+    timed = [*args, "serve", "--production", "--body-timeout", "5"]
+    assert CliRunner().invoke(cli, timed).exit_code == 0
+    assert served["channel_timeout"] == 5 and served["cleanup_interval"] == 1
 
 
 def test_kb_serve_dev_server_and_debug_flag(kb, settings, monkeypatch):

@@ -6,18 +6,26 @@ test_browser_widget.py.
 
 from __future__ import annotations
 
+import multiprocessing
 import re
+import sqlite3
 import threading
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from pathlib import Path
 
+import flask
 import pytest
+from test_web_myths import MYTHS_TOML
 
 from kb.models import Span
+from kb.ratelimit import Rate
+from kb.ratelimit import TokenBuckets
+from kb.ratelimit import parse_rate
+from kb.store import Store
 from web import create_app
 from web.cors import parse_origins
 from web.embed import best_sentence
-from web.ratelimit import Rate
-from web.ratelimit import TokenBucketLimiter
-from web.ratelimit import parse_rate
 
 QUERY = "savings from back office sharing"
 BRANCH = "https://branch.example.org"
@@ -363,9 +371,9 @@ def test_parse_rate_rejects_nonsense(text):
         parse_rate(text)
 
 
-def test_token_bucket_refills_over_time():
+def test_token_bucket_refills_over_time(store):
     now = [100.0]
-    limiter = TokenBucketLimiter(Rate(2, 10), clock=lambda: now[0])
+    limiter = TokenBuckets(store, Rate(2, 10), clock=lambda: now[0])
     assert limiter.hit("a") == 0 and limiter.hit("a") == 0
     assert limiter.hit("a") == pytest.approx(5.0)  # one token per 5 s
     now[0] += 2.5
@@ -375,23 +383,25 @@ def test_token_bucket_refills_over_time():
     assert limiter.hit("b") == 0  # another client has its own bucket
 
 
-def test_token_bucket_forgets_clients_whose_bucket_refilled(monkeypatch):
-    import web.ratelimit
+def test_token_bucket_forgets_clients_whose_bucket_refilled(store, monkeypatch):
+    import kb.ratelimit
 
-    monkeypatch.setattr(web.ratelimit, "_SWEEP_AT", 3)
+    monkeypatch.setattr(kb.ratelimit, "_SWEEP_EVERY", 5)
     now = [0.0]
-    limiter = TokenBucketLimiter(Rate(1, 10), clock=lambda: now[0])
+    limiter = TokenBuckets(store, Rate(1, 10), clock=lambda: now[0])
+    other = TokenBuckets(store, Rate(1, 3600), namespace="other", clock=lambda: now[0])
+    other.hit("x")
     for key in "abc":
         limiter.hit(key)
-    now[0] += 10  # a, b and c have their token back
+    now[0] += 11  # a, b and c have their token back
     limiter.hit("d")
-    limiter.hit("e")  # four clients: the sweep drops the full buckets
-    assert len(limiter) <= 3
-    assert limiter.hit("e") > 0  # but not e's empty one
+    limiter.hit("e")  # the fifth hit: the full buckets are dropped, not d's and e's
+    assert len(limiter) == 2 and len(other) == 1
+    assert limiter.hit("e") > 0
 
 
-def test_token_bucket_is_thread_safe():
-    limiter = TokenBucketLimiter(Rate(100, 3600))
+def test_token_bucket_is_thread_safe(store):
+    limiter = TokenBuckets(store, Rate(100, 3600))
     allowed = []
 
     def worker():
@@ -403,3 +413,104 @@ def test_token_bucket_is_thread_safe():
     for thread in threads:
         thread.join()
     assert len(allowed) == 100
+
+
+def _hits_in_a_process(db_path: str) -> int:
+    store = Store(Path(db_path))
+    try:
+        limiter = TokenBuckets(store, Rate(100, 3600))
+        return sum(1 for _ in range(40) if limiter.hit("same") == 0)
+    finally:
+        store.close()
+
+
+def test_token_buckets_are_shared_by_processes(store):
+    """Finding 6: the buckets were in each process's memory; four processes got 4 x the limit."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(4, mp_context=context) as pool:
+        allowed = sum(pool.map(_hits_in_a_process, [str(store.path)] * 4))
+    assert allowed == 100
+
+
+# -- the search limit covers every route that searches (finding 6) ----------------------------
+
+
+@pytest.fixture
+def myth_kb_settings(settings, tmp_path):
+    corpus = tmp_path / "myth-corpus"
+    corpus.mkdir()
+    (corpus / "myths.toml").write_text(MYTHS_TOML, encoding="utf-8")
+    return replace(settings, corpus_dir=corpus)
+
+
+URL_VALUES = {
+    "document_id": "report-a",
+    "job_id": "0000",
+    "myth_id": "sharing-saves-big",
+    "passage_id": 1,
+}
+# Routes known to search (the test below finds them by watching; this keeps it honest).
+SEARCHING = {"api.search", "pages.search", "embed.embed", "myths.myth", "myths_api.api_myth"}
+
+
+def test_every_route_that_runs_a_search_is_limited(kb, myth_kb_settings, monkeypatch):
+    """From an address whose searches are used up, no route runs a search: each GET route is
+    requested with ?q=, and every one that calls KnowledgeBase.search must answer 429. Before,
+    only /api/search was limited: the search page and /embed answered 100 of 100."""
+    app = make_app(kb, myth_kb_settings, SEARCH_RATE_LIMIT="1/hour")
+    client = app.test_client()
+    searched: list[str] = []
+    real_search = kb.search
+
+    def watched_search(*args, **kwargs):
+        searched.append("x")
+        return real_search(*args, **kwargs)
+
+    monkeypatch.setattr(kb, "search", watched_search)
+    assert client.get("/api/search?q=savings").status_code == 200  # the one search allowed
+    found = set()
+    for rule in app.url_map.iter_rules():
+        if "GET" not in rule.methods or rule.endpoint == "static":
+            continue
+        values = {name: URL_VALUES.get(name, "x") for name in rule.arguments}
+        with app.test_request_context():
+            path = flask.url_for(rule.endpoint, **values)
+        searched.clear()
+        response = client.get(path, query_string={"q": "savings back office"})
+        if searched:
+            found.add(rule.endpoint)
+            assert response.status_code == 429, (rule.endpoint, response.status_code)
+            assert int(response.headers["Retry-After"]) > 0
+    assert found >= SEARCHING, found
+
+
+def test_a_page_that_runs_two_searches_counts_once(kb, settings):
+    client = make_app(kb, settings, SEARCH_RATE_LIMIT="2/hour").test_client()
+    assert client.get("/?q=savings").status_code == 200  # results and facet counts: two searches
+    assert client.get("/embed?q=savings").status_code == 200
+    refused = client.get("/?q=savings")
+    assert refused.status_code == 429 and refused.mimetype == "text/html"
+    assert "Too many searches from your address" in refused.get_data(as_text=True)
+    assert client.get("/").status_code == 200  # no query, no search: not counted
+
+
+def test_two_apps_over_one_data_folder_share_the_limit(kb, settings):
+    first = make_app(kb, settings, SEARCH_RATE_LIMIT="2/hour").test_client()
+    second = make_app(kb, settings, SEARCH_RATE_LIMIT="2/hour").test_client()
+    assert first.get("/api/search?q=savings").status_code == 200
+    assert second.get("/embed?q=savings").status_code == 200
+    assert first.get("/?q=savings").status_code == 429
+
+
+def test_a_search_goes_ahead_uncounted_while_a_writer_holds_the_database(kb, settings):
+    client = make_app(kb, settings, SEARCH_RATE_LIMIT="1/hour").test_client()
+    writer = sqlite3.connect(settings.db_path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # e.g. a long `kb ingest` transaction
+    try:
+        assert client.get("/api/search?q=savings").status_code == 200
+        assert client.get("/api/search?q=savings").status_code == 200
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert client.get("/api/search?q=savings").status_code == 200
+    assert client.get("/api/search?q=savings").status_code == 429

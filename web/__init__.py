@@ -26,6 +26,7 @@ from web import pages
 from web import ratelimit
 from web import render
 from web import security
+from web.links import parse_public_url
 
 DEFAULTS: dict[str, Any] = {
     "TESTING": False,
@@ -44,6 +45,10 @@ DEFAULTS: dict[str, Any] = {
     "EMBED_FRAME_ANCESTORS": "*",
     # and searches per client address on /api/search, per process ("" or None: no limit).
     "SEARCH_RATE_LIMIT": "60/minute",
+    # The site's public address, e.g. "https://evidence.example.org": every absolute link
+    # (citations, permalinks, /embed's links) starts with it, never with the request's Host
+    # header; "" builds links from the request (fine for a development server). web/links.py.
+    "PUBLIC_URL": "",
     # Results in /embed when k is not given (the widget's own default is the same).
     "EMBED_DEFAULT_K": 5,
     # Load the model and index at creation; None means "unless TESTING".
@@ -85,6 +90,7 @@ def create_app(config: dict | None = None, kb: KnowledgeBase | None = None) -> F
     settings = app.config.get("SETTINGS") or Settings.from_env()
     app.config["SETTINGS"] = settings
     app.config["MAX_K"] = min(int(app.config["MAX_K"]), MAX_K)  # the core's own bound
+    app.config["PUBLIC_URL"] = parse_public_url(app.config["PUBLIC_URL"])
     app.extensions["kb"] = kb if kb is not None else open_knowledge_base(settings)
     warm_up = app.config["WARM_UP"]
     if warm_up or (warm_up is None and not app.config["TESTING"]):
@@ -117,6 +123,7 @@ ENV_CONFIG = {
     "KB_SESSION_HOURS": "SESSION_HOURS",
     "KB_SESSION_COOKIE_SECURE": "SESSION_COOKIE_SECURE",
     "KB_LOGIN_RATE_LIMIT": "LOGIN_RATE_LIMIT",
+    "KB_PUBLIC_URL": "PUBLIC_URL",
 }
 
 

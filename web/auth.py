@@ -33,13 +33,13 @@ from flask import url_for
 from flask_wtf.csrf import CSRFError
 from flask_wtf.csrf import CSRFProtect
 
+from kb.ratelimit import parse_rate
 from kb.sessions import Session
 from kb.sessions import Sessions
 from kb.users import LoginThrottle
 from kb.users import Users
 from web.errors import error_response
 from web.errors import wants_json
-from web.ratelimit import parse_rate
 from web.secret import secret_key
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})

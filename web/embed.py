@@ -15,13 +15,14 @@ from flask import current_app
 from flask import render_template
 from flask import request
 from flask import send_file
-from flask import url_for
 from werkzeug.datastructures import MultiDict
 
 from kb.errors import QueryError
 from kb.models import Hit
 from kb.models import Span
 from web.extensions import current_kb
+from web.links import absolute_url
+from web.links import absolute_url_for
 from web.params import parse_search
 
 bp = Blueprint("embed", __name__)
@@ -70,19 +71,18 @@ def embed():
     except QueryError as exc:
         status = 400
         context["error"] = str(exc)
-    more_url = url_for(
+    more_url = absolute_url_for(
         "pages.search",
         q=context["q"],
         kind=request.args.getlist("kind"),
         tag=request.args.getlist("tag"),
-        _external=True,
     )
     return (
         render_template(
             "embed.html",
             results=results,
             more_url=more_url,
-            home_url=url_for("pages.search", _external=True),
+            home_url=absolute_url_for("pages.search"),
             hidden_fields=_hidden_fields(request.args, options),
             max_chars=config["MAX_QUERY_CHARS"],
             **options,
@@ -147,5 +147,5 @@ def _result(hit: Hit) -> dict:
     return {
         "hit": hit,
         "excerpt": best_sentence(hit.passage.text, hit.highlights),
-        "url": request.url_root.rstrip("/") + hit.url,
+        "url": absolute_url(hit.url),
     }

@@ -13,7 +13,6 @@ from flask import Blueprint
 from flask import Flask
 from flask import current_app
 from flask import render_template
-from flask import request
 
 from kb.errors import CatalogError
 from kb.myths import MATCH_THRESHOLD
@@ -24,6 +23,7 @@ from kb.myths import evidence_to_dict
 from kb.myths import load_myths
 from kb.myths import myth_to_dict
 from web import api_models as models
+from web.links import absolute_url
 from web.openapi import describe
 from web.render import citation_text
 
@@ -95,7 +95,7 @@ def quoted_words(evidence: Evidence) -> str:
 
 
 def _evidence_view(evidence: Evidence) -> dict:
-    absolute = request.url_root.rstrip("/") + evidence.url
+    absolute = absolute_url(evidence.url)
     return {
         "evidence": evidence,
         "quoted": quoted_words(evidence),
@@ -156,7 +156,7 @@ def api_myths():
 @describe(
     "One myth with all its evidence: pinned quotes first, then passages found by search.",
     ok=models.Myth,
-    errors=(404, 503),
+    errors=(404, 429, 503),
 )
 def api_myth(myth_id: str):
     """GET /api/myths/<id>: the myth with all its evidence, pinned first."""

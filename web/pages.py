@@ -26,6 +26,7 @@ from web.facets import facets_from_hits
 from web.facets import facets_from_library
 from web.figures import evidence_view
 from web.figures import match_query as match_figure
+from web.links import absolute_url
 from web.myths import match_query
 from web.params import SearchRequest
 from web.params import parse_search
@@ -92,7 +93,7 @@ def _figure_card(query: str) -> dict | None:
 
 def _hit_view(hit: Hit) -> dict:
     """A hit with the absolute permalink and the text a person copies."""
-    absolute = request.url_root.rstrip("/") + hit.url
+    absolute = absolute_url(hit.url)
     return {"hit": hit, "absolute_url": absolute, "copy_text": citation_text(hit, absolute)}
 
 
@@ -118,7 +119,7 @@ def document(document_id: str):
 
 def _passage_view(doc: Document, passage) -> dict:
     citation = cite(doc, passage)
-    absolute = request.url_root.rstrip("/") + permalink(passage)
+    absolute = absolute_url(permalink(passage))
     return {
         "passage": passage,
         "citation": citation,

@@ -1,141 +1,83 @@
-"""A per-client rate limit on /api/search: an in-process token bucket of our own.
+"""One search rate limit per client address, on every request that runs a search.
 
-Each client (by remote address) has a bucket holding up to N tokens that refills at N per
-period, so "60/minute" allows a burst of 60 searches and then one a second. A search takes a
-token; with none left the API answers 429 `{"error", "status"}` with Retry-After in seconds.
+The limit (SEARCH_RATE_LIMIT, "60/minute" by default) is counted in the shared database
+(kb.ratelimit.TokenBuckets), so all server processes of a data folder share it. It is taken
+where the work is: the KnowledgeBase calls `search_guard` before every search, so /api/search,
+the search page, /embed, the myth pages and any route added later are all counted, and none can
+be forgotten. A request pays once however many searches it runs: the search page runs two (the
+results, and a wider one for the filter counts) for one question a person asked.
 
-The buckets live in this process's memory: each worker process of a server counts on its own,
-and a restart forgets them. Behind a reverse proxy every client has the proxy's address unless
-the proxy's forwarded address is applied first (werkzeug's ProxyFix); see docs/widget.md.
+Refused: 429 with one sentence and Retry-After in seconds (JSON under /api, the error page
+elsewhere). If the database stays locked by a writer (a large ingest) for longer than the
+limiter waits (half a second), the search goes ahead uncounted rather than waiting: the limit
+protects the service, so it must not be what stops it.
+
+Behind a reverse proxy every client has the proxy's address unless the proxy's forwarded
+address is applied first (werkzeug's ProxyFix); see docs/widget.md.
 """
 
 from __future__ import annotations
 
 import math
-import re
-import threading
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from flask import Flask
 from flask import current_app
+from flask import g
+from flask import has_request_context
 from flask import request
 
+from kb.errors import StoreError
+from kb.ratelimit import TokenBuckets
+from kb.ratelimit import parse_rate
 from web.errors import error_response
 
-_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
-_RATE = re.compile(r"^\s*(\d+)\s*(?:/|per)\s*(\d+)?\s*(second|minute|hour|day)s?\s*$", re.I)
-# Past this many clients, buckets that have refilled completely are dropped (they hold nothing a
-# new bucket would not).
-_SWEEP_AT = 10_000
 
+class SearchRateLimited(Exception):
+    """The client has used its searches; `wait` seconds until the next one."""
 
-@dataclass(frozen=True)
-class Rate:
-    """`limit` requests per `period` seconds, and the text it was configured as."""
-
-    limit: int
-    period: float
-    text: str = ""
-
-    def __str__(self) -> str:
-        return self.text or f"{self.limit} per {self.period:g} seconds"
-
-
-def parse_rate(text: str | None) -> Rate | None:
-    """A rate such as "60/minute", "10 per 30 seconds" or "1000/day".
-
-    Args:
-        text: the configured rate; None, "" or "off" turn the limit off.
-
-    Returns:
-        The rate, or None for no limit.
-
-    Raises:
-        ValueError: the text is not a rate (a configuration mistake: fail at start-up).
-    """
-    if text is None or str(text).strip().lower() in ("", "off", "none", "0"):
-        return None
-    match = _RATE.match(str(text))
-    if not match:
-        raise ValueError(
-            f"SEARCH_RATE_LIMIT must look like '60/minute' or '10 per 30 seconds', not {text!r}."
-        )
-    count, multiple, unit = match.groups()
-    limit = int(count)
-    if limit < 1:
-        raise ValueError(f"SEARCH_RATE_LIMIT must allow at least one request, not {text!r}.")
-    return Rate(limit, int(multiple or 1) * _PERIODS[unit.lower()], str(text).strip())
-
-
-class TokenBucketLimiter:
-    """Thread-safe token buckets keyed by client; O(1) memory and time per client.
-
-    Args:
-        rate: the allowance per client.
-        clock: seconds from a monotonic clock (tests pass their own).
-    """
-
-    def __init__(self, rate: Rate, clock: Callable[[], float] = time.monotonic) -> None:
-        self.rate = rate
-        self._clock = clock
-        self._per_second = rate.limit / rate.period
-        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, updated at)
-        self._lock = threading.Lock()
-
-    def hit(self, key: str) -> float:
-        """Take a token for `key`.
-
-        Returns:
-            0.0 when the request may go ahead, otherwise the seconds until a token is free.
-        """
-        now = self._clock()
-        with self._lock:
-            tokens = self._tokens(key, now)
-            if tokens >= 1.0:
-                self._buckets[key] = (tokens - 1.0, now)
-                if len(self._buckets) > _SWEEP_AT:
-                    self._sweep(now)
-                return 0.0
-            self._buckets[key] = (tokens, now)
-            return (1.0 - tokens) / self._per_second
-
-    def _tokens(self, key: str, now: float) -> float:
-        tokens, updated = self._buckets.get(key, (float(self.rate.limit), now))
-        return min(float(self.rate.limit), tokens + (now - updated) * self._per_second)
-
-    def _sweep(self, now: float) -> None:
-        full = [k for k in self._buckets if self._tokens(k, now) >= self.rate.limit]
-        for key in full:
-            del self._buckets[key]
-
-    def __len__(self) -> int:
-        return len(self._buckets)
-
-
-LIMITED_ENDPOINTS = frozenset({"api.search"})
+    def __init__(self, message: str, wait: float) -> None:
+        super().__init__(message)
+        self.wait = wait
 
 
 def init_app(app: Flask) -> None:
-    """Limit the search API per remote address as configured by SEARCH_RATE_LIMIT."""
+    """Limit searches per remote address as configured by SEARCH_RATE_LIMIT."""
     rate = parse_rate(app.config.get("SEARCH_RATE_LIMIT"))
+    app.register_error_handler(SearchRateLimited, _refusal)
     if rate is None:
         return
-    limiter = TokenBucketLimiter(rate)
-    app.extensions["search_rate_limiter"] = limiter
+    kb = app.extensions["kb"]
+    app.extensions["search_rate_limiter"] = TokenBuckets(kb.store, rate, namespace="search")
+    kb.search_guard = take_a_search
 
-    @app.before_request
-    def limit_searches():
-        if request.endpoint not in LIMITED_ENDPOINTS or request.method not in ("GET", "HEAD"):
-            return None
+
+def take_a_search() -> None:
+    """Count this request's first search against its client's limit (a no-op outside a
+    request, and for an app without a limit).
+
+    Raises:
+        SearchRateLimited: no search is left for the client now.
+    """
+    if not has_request_context() or g.get("search_counted"):
+        return
+    limiter: TokenBuckets | None = current_app.extensions.get("search_rate_limiter")
+    if limiter is None:
+        return
+    g.search_counted = True
+    try:
         wait = limiter.hit(request.remote_addr or "unknown")
-        if not wait:
-            return None
+    except StoreError as exc:
+        current_app.logger.warning("Search not counted: %s", exc)
+        return
+    if wait:
+        current_app.logger.info("Search rate limit reached by %s", request.remote_addr)
         seconds = max(1, math.ceil(wait))
-        current_app.logger.info("Rate limit reached by %s", request.remote_addr)
         message = (
             f"Too many searches from your address (the limit is {limiter.rate}); "
             f"try again in {seconds} s."
         )
-        return error_response(message, 429, {"Retry-After": str(seconds)})
+        raise SearchRateLimited(message, seconds)
+
+
+def _refusal(exc: SearchRateLimited):
+    return error_response(str(exc), 429, {"Retry-After": str(math.ceil(exc.wait))})

@@ -18,6 +18,11 @@ from flask import Response
 from flask import request
 
 EMBED_PATHS = frozenset({"/embed"})
+# Pages that show search results are never stored by a browser or a shared cache: a search can
+# be sensitive (what a rep is preparing), the results change whenever the library does, and a
+# search costs a few milliseconds to run again. It also leaves nothing for a cache to keep
+# should a link in it ever come from a forged Host header (PUBLIC_URL closes that; web/links).
+NO_STORE_ENDPOINTS = frozenset({"pages.search", "embed.embed"})
 
 
 def content_security_policy(frame_ancestors: str = "'self'") -> str:
@@ -77,4 +82,6 @@ def init_app(app: Flask) -> None:
         if ancestors == "'self'":
             headers.setdefault("X-Frame-Options", "SAMEORIGIN")
         headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        if request.endpoint in NO_STORE_ENDPOINTS:
+            headers["Cache-Control"] = "no-store"
         return response

@@ -251,3 +251,32 @@ def test_a_forged_host_header_never_reaches_a_link(server, path):
     assert "evil.example" not in answer
     if "q=" in path:
         assert "\r\nCache-Control: no-store\r\n" in answer
+
+
+# -- finding 6: one search limit for every searching route, shared by processes --------------
+
+
+def test_two_server_processes_share_one_search_limit_on_every_route(tmp_path):
+    """Before, the limit was per process and only on /api/search: from an address refused
+    there, /?q= and /embed?q= answered 100 of 100."""
+    data = make_data(tmp_path / "data")
+    limit = {"KB_SEARCH_RATE_LIMIT": "3/hour"}
+    with serve(data, **limit) as first, serve_again(data, tmp_path, **limit) as second:
+        assert requests.get(first + "/api/search?q=savings", timeout=30).status_code == 200
+        assert requests.get(second + "/?q=savings&k=50", timeout=30).status_code == 200
+        assert requests.get(first + "/embed?q=savings", timeout=30).status_code == 200
+        for base in (first, second):
+            for path in ("/api/search?q=savings", "/?q=savings&k=50", "/embed?q=savings"):
+                response = requests.get(base + path, timeout=30)
+                assert response.status_code == 429, (base, path)
+                assert int(response.headers["Retry-After"]) > 0
+        assert requests.get(second + "/library", timeout=30).status_code == 200
+
+
+def serve_again(data_dir: Path, tmp_path: Path, **env: str):
+    """A second server process on the same data folder (its own log file)."""
+    log_dir = tmp_path / "second"
+    log_dir.mkdir()
+    link = log_dir / "data"
+    link.symlink_to(data_dir)
+    return serve(link, **env)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from test_web_myths import MYTHS_TOML
@@ -77,3 +78,17 @@ def test_search_pages_are_not_stored_by_caches(client, path):
 
 def test_other_pages_keep_their_caching(client):
     assert "Cache-Control" not in client.get("/documents/report-a").headers
+
+
+def test_no_absolute_link_is_built_from_the_request_outside_web_links():
+    """So a new page cannot bring the Host header back into a link."""
+    web = Path(__file__).resolve().parent.parent / "web"
+    sources = [*web.glob("*.py"), *web.glob("templates/*.html")]
+    offenders = [
+        f"{path.name}: {word}"
+        for path in sources
+        if path.name != "links.py"
+        for word in ("url_root", "_external", "host_url", "request.host")
+        if word in path.read_text(encoding="utf-8")
+    ]
+    assert not offenders

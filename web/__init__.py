@@ -19,6 +19,7 @@ from web import cors
 from web import embed
 from web import errors
 from web import figures
+from web import links
 from web import myths
 from web import openapi
 from web import packs
@@ -109,6 +110,7 @@ def create_app(config: dict | None = None, kb: KnowledgeBase | None = None) -> F
     ratelimit.init_app(app)
     security.init_app(app)
     render.init_app(app)
+    links.init_app(app)
     openapi.init_app(app)  # in tests: every /api answer checked against its description
     return app
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from flask import Flask
 from flask import current_app
 from flask import request
 from flask import url_for
@@ -33,6 +34,11 @@ def parse_public_url(value: str | None) -> str:
     return text.rstrip("/")
 
 
+def site_root() -> str:
+    """The site's absolute root with a trailing slash (what request.url_root would give)."""
+    return absolute_url("/")
+
+
 def absolute_url(path: str) -> str:
     """An absolute link to a path within the site ("/documents/x#p3", as kb's permalinks are):
     PUBLIC_URL + path, else the request's root (its host and mount point) + path."""
@@ -45,3 +51,8 @@ def absolute_url_for(endpoint: str, **values) -> str:
     path = url_for(endpoint, **values)
     root = request.script_root
     return absolute_url(path[len(root) :] if root and path.startswith(root) else path)
+
+
+def init_app(app: Flask) -> None:
+    """Templates build absolute links with `absolute_url_for(endpoint, ...)` too."""
+    app.add_template_global(absolute_url_for, "absolute_url_for")

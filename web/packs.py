@@ -46,6 +46,7 @@ from kb.serialize import passage_to_dict
 from web import api_models
 from web.errors import error_response
 from web.extensions import current_kb
+from web.links import site_root
 from web.openapi import JSON
 from web.openapi import describe
 
@@ -104,7 +105,7 @@ def render():
     if wanted == PREVIEW_FORMAT:
         return pack_to_dict(pack)
     file_format = PACK_FORMATS[wanted]
-    body = render_pack(pack, file_format, request.url_root)
+    body = render_pack(pack, file_format, site_root())
     return _download(body, file_format, file_name(pack.title, file_format))
 
 

@@ -26,7 +26,7 @@ from waitress.parser import HTTPRequestParser
 from waitress.server import create_server
 from waitress.utilities import RequestEntityTooLarge
 
-from ingest.service import human_size
+from ingest.limits import human_size
 from kb.settings import Settings
 from web.uploads import FORM_ALLOWANCE_BYTES
 from web.uploads import max_request_bytes

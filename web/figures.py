@@ -33,6 +33,7 @@ from kb.figures.reviews import with_reviews
 from kb.figures.serialize import figure_to_dict
 from web import api_models as models
 from web.auth import current_user
+from web.links import absolute_url
 from web.openapi import describe
 from web.render import citation_text
 
@@ -93,7 +94,7 @@ def match_to_dict(found: tuple[BookFigure, float] | None) -> dict | None:
 
 
 def statement_view(statement: Statement) -> dict:
-    absolute = request.url_root.rstrip("/") + statement.url
+    absolute = absolute_url(statement.url)
     return {
         "statement": statement,
         "absolute_url": absolute,

@@ -4,11 +4,10 @@ pages of search results are not stored by caches."""
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from test_web_myths import MYTHS_TOML
+from test_web_myths import with_test_myths
 
 from web import create_app
 
@@ -25,11 +24,9 @@ LINKING_PAGES = [
 
 @pytest.fixture
 def public_app(kb, settings, tmp_path):
-    corpus = tmp_path / "myth-corpus"
-    corpus.mkdir()
-    (corpus / "myths.toml").write_text(MYTHS_TOML, encoding="utf-8")
-    config = {"TESTING": True, "SETTINGS": replace(settings, corpus_dir=corpus)}
-    return create_app({**config, "PUBLIC_URL": PUBLIC + "/"}, kb=kb)
+    myths = with_test_myths(settings, tmp_path)
+    config = {"TESTING": True, "SETTINGS": myths, "PUBLIC_URL": PUBLIC + "/"}
+    return create_app(config, kb=kb)
 
 
 def absolute_links(html: str) -> set[str]:

@@ -55,12 +55,17 @@ MYTH_QUERY = "does sharing back office services save big money through economies
 UNRELATED_QUERY = "Tayside Contracts joint committee of councillors"
 
 
-@pytest.fixture
-def myth_settings(settings, tmp_path):
+def with_test_myths(settings, tmp_path):
+    """The settings with a corpus folder holding MYTHS_TOML (other test files use it too)."""
     corpus = tmp_path / "myth-corpus"
     corpus.mkdir()
     (corpus / "myths.toml").write_text(MYTHS_TOML, encoding="utf-8")
     return replace(settings, corpus_dir=corpus)
+
+
+@pytest.fixture
+def myth_settings(settings, tmp_path):
+    return with_test_myths(settings, tmp_path)
 
 
 @pytest.fixture

@@ -11,12 +11,11 @@ import re
 import sqlite3
 import threading
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 
 import flask
 import pytest
-from test_web_myths import MYTHS_TOML
+from test_web_myths import with_test_myths
 
 from kb.models import Span
 from kb.ratelimit import Rate
@@ -435,14 +434,6 @@ def test_token_buckets_are_shared_by_processes(store):
 # -- the search limit covers every route that searches (finding 6) ----------------------------
 
 
-@pytest.fixture
-def myth_kb_settings(settings, tmp_path):
-    corpus = tmp_path / "myth-corpus"
-    corpus.mkdir()
-    (corpus / "myths.toml").write_text(MYTHS_TOML, encoding="utf-8")
-    return replace(settings, corpus_dir=corpus)
-
-
 URL_VALUES = {
     "document_id": "report-a",
     "job_id": "0000",
@@ -453,11 +444,11 @@ URL_VALUES = {
 SEARCHING = {"api.search", "pages.search", "embed.embed", "myths.myth", "myths_api.api_myth"}
 
 
-def test_every_route_that_runs_a_search_is_limited(kb, myth_kb_settings, monkeypatch):
+def test_every_route_that_runs_a_search_is_limited(kb, settings, tmp_path, monkeypatch):
     """From an address whose searches are used up, no route runs a search: each GET route is
     requested with ?q=, and every one that calls KnowledgeBase.search must answer 429. Before,
     only /api/search was limited: the search page and /embed answered 100 of 100."""
-    app = make_app(kb, myth_kb_settings, SEARCH_RATE_LIMIT="1/hour")
+    app = make_app(kb, with_test_myths(settings, tmp_path), SEARCH_RATE_LIMIT="1/hour")
     client = app.test_client()
     searched: list[str] = []
     real_search = kb.search

@@ -1,6 +1,7 @@
 """An evidence pack made in a real browser against a real server, downloaded and shared.
 
-A rep adds passages from a search and a myth page, reorders them, adds a heading and a note,
+A rep adds passages from a search, a myth page and a figure (once the corpus has its figure
+book, corpus/figures.toml), reorders them, adds a heading and a note,
 gives the pack a title, reloads (the pack is in localStorage), downloads the Word and Markdown
 files, and the test reads the .docx with python-docx: the quotes are the stored passages, the
 citations and the reference list are kb.citations' own, the headings and note are there. The
@@ -138,19 +139,24 @@ def test_rep_builds_downloads_and_shares_a_pack(server, browser, chromium, tmp_p
         .find_element(By.CSS_SELECTOR, "button.add-to-pack")
         .get_attribute("data-pack-passage")
     )
-    count = browser.find_element(By.CSS_SELECTOR, "[data-pack-count]")
-    assert count.text == "(2)"
+    counter = browser.find_element(By.CSS_SELECTOR, "[data-pack-count]")
+    assert counter.text == "(2)"
     myth = load_myths(ROOT / "corpus" / "myths.toml")[0]
     browser.get(f"{server}/myths/{myth.id}")
     pinned = browser.find_element(By.CSS_SELECTOR, "li.evidence-item.pinned article")
     from_myth = _click_add(browser, pinned)
     assert from_myth not in (first, second)
+    # A figure's source too, once the corpus has a figure book (corpus/figures.toml).
+    from_figure = _add_a_figure(browser, server, {first, second, from_myth, not_added})
+    figure_ids = [from_figure] if from_figure else []
+    figure_keys = [f"p{pid}" for pid in figure_ids]
+    count = 3 + len(figure_ids)
 
     # 2. On the pack page: the stored text of each, in the order added.
     browser.find_element(By.CSS_SELECTOR, "a.pack-link").click()
     wait.until(ec.url_to_be(f"{server}/pack"))
-    _wait_for_pack(browser, 3)
-    assert _pack_keys(browser) == [f"p{first}", f"p{second}", f"p{from_myth}"]
+    _wait_for_pack(browser, count)
+    assert _pack_keys(browser) == [f"p{first}", f"p{second}", f"p{from_myth}", *figure_keys]
     stored = _api(server, f"/api/passages/{from_myth}")
     myth_item = _item(browser, f"p{from_myth}")
     assert myth_item.find_element(By.CSS_SELECTOR, ".passage-text").text == stored["text"].strip()
@@ -163,16 +169,16 @@ def test_rep_builds_downloads_and_shares_a_pack(server, browser, chromium, tmp_p
         )
     heading_box = browser.find_element(By.ID, "pack-new-heading")
     heading_box.send_keys(HEADING, Keys.RETURN)
-    for index in (3, 2, 1):
+    for index in range(count, 0, -1):
         _click(browser, _item(browser, f"h{index}").find_element(By.CSS_SELECTOR, ".pack-move-up"))
     _item(browser, f"p{first}").find_element(By.CSS_SELECTOR, "textarea.pack-note").send_keys(NOTE)
     browser.find_element(By.ID, "pack-title").send_keys(TITLE)
-    order = ["h0", f"p{from_myth}", f"p{first}", f"p{second}"]
+    order = ["h0", f"p{from_myth}", f"p{first}", f"p{second}", *figure_keys]
     assert _pack_keys(browser) == order
 
     # 4. Reload: the pack is kept in the browser.
     browser.refresh()
-    _wait_for_pack(browser, 3)
+    _wait_for_pack(browser, count)
     assert _pack_keys(browser) == order
     assert browser.find_element(By.ID, "pack-title").get_attribute("value") == TITLE
     assert browser.find_element(By.CSS_SELECTOR, ".pack-heading-input").get_attribute("value") == (
@@ -191,7 +197,9 @@ def test_rep_builds_downloads_and_shares_a_pack(server, browser, chromium, tmp_p
     markdown = _wait_for_file(downloads, ".md").read_text()
     assert word.name == "briefing-for-the-branch-meeting.docx"
 
-    passages = [_api(server, f"/api/passages/{pid}") for pid in (from_myth, first, second)]
+    passages = [
+        _api(server, f"/api/passages/{pid}") for pid in (from_myth, first, second, *figure_ids)
+    ]
     paragraphs = [(p.style.name, p.text) for p in docx.Document(str(word)).paragraphs]
     texts = [text for _style, text in paragraphs]
     assert paragraphs[0] == ("Title", TITLE)
@@ -222,7 +230,7 @@ def test_rep_builds_downloads_and_shares_a_pack(server, browser, chromium, tmp_p
     other = make_driver(binary, driver_path, tmp_path / "someone-else")
     try:
         other.get(link)
-        _wait_for_pack(other, 3)
+        _wait_for_pack(other, count)
         assert _pack_keys(other) == order
         assert other.find_element(By.ID, "pack-title").get_attribute("value") == TITLE
         heading = other.find_element(By.CSS_SELECTOR, ".pack-heading-input")
@@ -241,7 +249,7 @@ def test_rep_builds_downloads_and_shares_a_pack(server, browser, chromium, tmp_p
         assert offer.find_element(By.CSS_SELECTOR, ".passage-text").text == offered
         assert _pack_keys(other) == order
         _click(other, other.find_element(By.ID, "pack-offer-add"))
-        _wait_for_pack(other, 4)
+        _wait_for_pack(other, count + 1)
         assert _pack_keys(other) == [*order, f"p{not_added}"]
 
         # 8. A crafted share link: its markup stays text, a damaged one changes nothing.
@@ -270,6 +278,20 @@ def test_rep_builds_downloads_and_shares_a_pack(server, browser, chromium, tmp_p
         other.quit()
     if WORD_SCREENSHOT.parent.name == "screenshots":  # KB_UPDATE_SCREENSHOTS=1
         _picture_of_word_file(word, WORD_SCREENSHOT)
+
+
+def _add_a_figure(driver, server: str, exclude: set[int]) -> int | None:
+    """Add the first source of a figure on /figures not in `exclude`; None without a book."""
+    from selenium.webdriver.common.by import By
+
+    if not (ROOT / "corpus" / "figures.toml").exists():
+        return None
+    driver.get(f"{server}/figures")
+    for row in driver.find_elements(By.CSS_SELECTOR, "tr.statement-pinned"):
+        button = row.find_element(By.CSS_SELECTOR, "button.add-to-pack")
+        if int(button.get_attribute("data-pack-passage")) not in exclude:
+            return _click_add(driver, row)
+    return None
 
 
 def _picture_of_word_file(word: Path, picture: Path) -> None:

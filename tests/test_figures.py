@@ -393,6 +393,12 @@ def test_figure_pages(figures_client):
     assert figures_client.get("/figures/nope").status_code == 404
 
 
+def test_every_figure_statement_can_go_into_a_pack(figures_client):
+    one = figures_client.get("/figures/back-office-saving").get_data(as_text=True)
+    rows = one.count('<tr class="statement ')
+    assert rows and one.count("data-pack-passage=") == rows
+
+
 def test_figures_are_in_the_api_description(figures_client):
     paths = figures_client.get("/api/openapi.json").get_json()["paths"]
     assert "/api/figures" in paths and "/api/figures/{figure_id}" in paths

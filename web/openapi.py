@@ -124,6 +124,9 @@ def _path_parameters(rule_text: str) -> list[dict]:
 def _content(models: tuple[type[BaseModel], ...], media_types: tuple[str, ...]) -> dict:
     content = {}
     for media_type in media_types:
+        if media_type.endswith("+json"):  # JSON of a format of its own (CSL-JSON)
+            content[media_type] = {"schema": {"type": ["array", "object"]}}
+            continue
         if media_type != JSON:
             # A file: OpenAPI 3.1 describes binary content by leaving the schema out (a
             # "string"/"binary" schema would be checked against CSL-JSON's parsed body).

@@ -49,12 +49,14 @@ from web.extensions import current_kb
 from web.links import site_root
 from web.openapi import JSON
 from web.openapi import describe
+from web.uploads import FORM_ALLOWANCE_BYTES
 
 bp = Blueprint("packs", __name__)
 
-# The allowance the production server gives any request but an upload (1 MiB): 200 notes of
-# 2,000 characters fit in it unless most of their characters take 3 or 4 bytes in UTF-8.
-MAX_BODY_BYTES = 1024 * 1024
+# The allowance the production server gives any request but an upload (1 MiB, web/production.py
+# refuses more before reading it): 200 notes of 2,000 characters fit in it unless most of their
+# characters take 3 or 4 bytes in UTF-8.
+MAX_BODY_BYTES = FORM_ALLOWANCE_BYTES
 PREVIEW_FORMAT = "json"  # the pack page's preview: the resolved pack as JSON
 
 

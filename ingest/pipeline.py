@@ -218,17 +218,19 @@ class Ingestor:
         sentences: list[list[str]],
         on_progress: Progress,
     ):
-        """Vectors for every passage and for each passage's sentences, in batches."""
+        """Vectors for every passage and for each passage's sentences, in batches of texts of
+        similar length (short sentences are not padded to a passage's length)."""
         import numpy as np
 
         texts = [embedding_text(meta, chunk) for chunk in chunks]
         texts += [text for group in sentences for text in group]
-        parts = []
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        vectors = np.empty((len(texts), self.embedder.dimension), dtype=np.float32)
         on_progress("embed", 0, len(texts))  # the total is known before the first batch
-        for start in range(0, len(texts), self.batch_size):
-            parts.append(self.embedder.embed(texts[start : start + self.batch_size]))
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            vectors[rows] = self.embedder.embed([texts[i] for i in rows])
             on_progress("embed", min(start + self.batch_size, len(texts)), len(texts))
-        vectors = np.vstack(parts)
         passage_vectors, rest = vectors[: len(chunks)], vectors[len(chunks) :]
         per_chunk = []
         for group in sentences:

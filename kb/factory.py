@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kb.embedder import MINILM_NAME
 from kb.embedder import Embedder
 from kb.embedder import make_embedder
 from kb.errors import StoreError
@@ -34,6 +35,27 @@ def open_store(settings: Settings, create: bool = False) -> Store:
     return store
 
 
+def make_model_embedder(settings: Settings, *, ingest: bool = False) -> Embedder:
+    """The embedder the settings name. The real model runs from its ONNX export in the data
+    folder (no torch), falling back to sentence-transformers (kb.onnx_embedder.ExportedMiniLM).
+
+    Args:
+        ingest: for taking files in: onnxruntime uses every core, and the model is exported
+            first if its export is missing, stale or damaged.
+    """
+    if settings.embedder in ("minilm", MINILM_NAME):
+        import os
+
+        from kb.onnx_embedder import ExportedMiniLM
+
+        if ingest:
+            return ExportedMiniLM(
+                settings.data_dir, threads=os.cpu_count() or 1, export_if_missing=True
+            )
+        return ExportedMiniLM(settings.data_dir)
+    return make_embedder(settings.embedder)
+
+
 def open_knowledge_base(
     settings: Settings, embedder: Embedder | None = None, create: bool = False
 ) -> KnowledgeBase:
@@ -46,7 +68,7 @@ def open_knowledge_base(
     """
     return KnowledgeBase(
         open_store(settings, create),
-        embedder or make_embedder(settings.embedder),
+        embedder or make_model_embedder(settings),
         settings.index_path,
         hnsw_threshold=settings.hnsw_threshold,
     )

@@ -19,11 +19,11 @@ STATUSES = ("added", "replaced", "updated", "unchanged", "failed")
 
 def _ingestor(settings: Settings):
     from ingest.pipeline import Ingestor
-    from kb.embedder import make_embedder
+    from kb.factory import make_model_embedder
 
     return Ingestor(
         open_store(settings, create=True),
-        make_embedder(settings.embedder),
+        make_model_embedder(settings, ingest=True),
         settings.files_dir,
         max_bytes=settings.max_upload_bytes,
     )
@@ -36,11 +36,12 @@ def _run(settings: Settings, items: list) -> list:
     ingestor = _ingestor(settings)
     with tqdm(total=len(items), unit="file", desc="Ingesting", leave=False) as bar:
         outcomes = ingestor.ingest(items, on_outcome=lambda _: bar.update())
-    return _report(settings, ingestor.store, outcomes)
+    return _report(settings, ingestor.store, outcomes, ingestor.embedder)
 
 
-def _report(settings: Settings, store, outcomes: list) -> list:
-    """Print the failures and the summary, and build the vector index if anything changed."""
+def _report(settings: Settings, store, outcomes: list, embedder=None) -> list:
+    """Print the failures and the summary, build the vector index if anything changed, and
+    export the model to ONNX if its export is missing, stale or damaged."""
     for outcome in outcomes:
         if outcome.status == "failed":
             click.echo(f"failed: {outcome.path.name}: {outcome.reason}", err=True)
@@ -51,7 +52,17 @@ def _report(settings: Settings, store, outcomes: list) -> list:
         from kb.index import VectorIndex
 
         VectorIndex(store, settings.index_path, settings.hnsw_threshold).ensure_fresh()
+    if embedder is not None:
+        _ensure_query_export(settings, embedder)
     return outcomes
+
+
+def _ensure_query_export(settings: Settings, embedder) -> None:
+    """Searching processes embed with the model's ONNX export (no torch): keep it current,
+    even when no file changed (a new install of the model makes it stale)."""
+    ensure = getattr(embedder, "ensure_export", None)
+    if ensure is not None and ensure() == "exported":  # the hashing stand-in has none
+        click.echo("Exported the model to ONNX for embedding without torch.")
 
 
 @cli.command()
@@ -130,7 +141,9 @@ def add(
         max_bytes=limit,
     )
     ingestor = _ingestor(settings)
-    outcomes = _report(settings, ingestor.store, [ingest_submission(ingestor, submission, file)])
+    outcomes = _report(
+        settings, ingestor.store, [ingest_submission(ingestor, submission, file)], ingestor.embedder
+    )
     if outcomes[0].status == "failed":
         raise SystemExit(1)
     if outcomes[0].status in ("added", "replaced"):

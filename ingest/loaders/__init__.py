@@ -2,6 +2,10 @@
 
 `load_file` picks the loader by extension, then checks that the content is what the name says.
 Every refusal is an `IngestError` whose message is one sentence naming the file.
+
+The format loaders (pypdf, python-docx, BeautifulSoup and lxml: about 25 MB and a second of
+imports) are imported when a file of their format is read, so a server that never takes a file
+in does not carry them.
 """
 
 from __future__ import annotations
@@ -10,11 +14,6 @@ from pathlib import Path
 
 from ingest.blocks import LoadedFile
 from ingest.loaders.common import decode_text
-from ingest.loaders.docx import load_docx
-from ingest.loaders.html import load_html
-from ingest.loaders.markdown import load_markdown
-from ingest.loaders.pdf import DEFAULT_MAX_PAGES
-from ingest.loaders.pdf import load_pdf
 from ingest.loaders.sniff import ZIP_MAGIC
 from ingest.loaders.sniff import describe_content
 from ingest.loaders.sniff import sniff_kind
@@ -49,14 +48,15 @@ _RENAME_TO = {"pdf": ".pdf", "docx": ".docx", "html": ".html"}
 
 
 def load_file(
-    path: Path, max_bytes: int | None = None, *, max_pages: int = DEFAULT_MAX_PAGES
+    path: Path, max_bytes: int | None = None, *, max_pages: int | None = None
 ) -> LoadedFile:
     """Read a document file into blocks.
 
     Args:
         path: the file (.pdf, .md/.markdown, .txt/.text, .html/.htm or .docx).
         max_bytes: refuse files bigger than this; None for no limit.
-        max_pages: refuse PDFs with more pages than this.
+        max_pages: refuse PDFs with more pages than this (None: the PDF loader's
+            DEFAULT_MAX_PAGES).
 
     Returns:
         The file's blocks, title and page count.
@@ -81,7 +81,7 @@ def load_file(
 
 
 def load_bytes(
-    data: bytes, name: str, *, max_bytes: int | None = None, max_pages: int = DEFAULT_MAX_PAGES
+    data: bytes, name: str, *, max_bytes: int | None = None, max_pages: int | None = None
 ) -> LoadedFile:
     """Read a document held in memory (an upload) into blocks; the name chooses the loader.
 
@@ -89,7 +89,8 @@ def load_bytes(
         data: the file's bytes.
         name: the file's name, with its extension.
         max_bytes: refuse content bigger than this; None for no limit.
-        max_pages: refuse PDFs with more pages than this.
+        max_pages: refuse PDFs with more pages than this (None: the PDF loader's
+            DEFAULT_MAX_PAGES).
 
     Returns:
         The file's blocks, title and page count.
@@ -99,10 +100,26 @@ def load_bytes(
     """
     kind = check_bytes(data, name, max_bytes=max_bytes)
     if kind == "pdf":
-        loaded = load_pdf(data, name, max_pages=max_pages)
+        from ingest.loaders.pdf import DEFAULT_MAX_PAGES
+        from ingest.loaders.pdf import load_pdf
+
+        loaded = load_pdf(
+            data, name, max_pages=DEFAULT_MAX_PAGES if max_pages is None else max_pages
+        )
+    elif kind == "markdown":
+        from ingest.loaders.markdown import load_markdown
+
+        loaded = load_markdown(data, name)
+    elif kind == "html":
+        from ingest.loaders.html import load_html
+
+        loaded = load_html(data, name)
+    elif kind == "docx":
+        from ingest.loaders.docx import load_docx
+
+        loaded = load_docx(data, name)
     else:
-        loader = {"markdown": load_markdown, "text": load_text, "html": load_html}
-        loaded = loader.get(kind, load_docx)(data, name)
+        loaded = load_text(data, name)
     if not loaded.blocks:
         raise EmptyDocument(f"{name} holds no text to take in, only layout or markup.")
     return loaded

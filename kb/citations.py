@@ -1,15 +1,24 @@
 """Quote-ready citations for a passage (a short one and a Harvard-style reference), a document's
 reference-list entry, and its structured form (CSL-JSON) for reference managers.
 
-Everything that cites (search, myths, figures, packs and their downloads) calls this module;
-nobody formats a citation by hand elsewhere.
+A passage is cited by where it is printed (a page, or a range of pages where only the range is
+known) and section and, when it comes from one of our own documents that names its sources, by
+those primary sources first: `BBC News (2013) "Title", cited in Shared Services Evidence Base
+(2026) *Southwest One*, Summary`. Everything that cites (search, myths, figures, packs and their
+downloads) calls this module; nobody formats a citation by hand elsewhere.
 """
 
 from __future__ import annotations
 
+import re
+
 from kb.models import Citation
 from kb.models import Document
 from kb.models import Passage
+from kb.models import Source
+from kb.sources import passage_sources
+
+_ITALIC_TITLE = re.compile(r"\*(.+?)\*")
 
 
 def _year(document: Document) -> str:
@@ -20,26 +29,69 @@ def last_section(section: str) -> str:
     return section.split(" > ")[-1] if section else ""
 
 
+def page_label(page: str | None, page_end: str | None = None) -> str:
+    """How a place in print is cited: "p. 4", "pp. 9\u201311" for a range (the page is known only
+    to lie in it), "" when the page is not known. Never a single page the text cannot support."""
+    if not page:
+        return ""
+    if page_end and page_end != page:
+        return f"pp. {page}\u2013{page_end}"
+    return f"p. {page}"
+
+
+def passage_pages(passage: Passage) -> str:
+    """`page_label` of a passage."""
+    return page_label(passage.page, passage.page_end)
+
+
+def source_short(source: Source) -> str:
+    """A primary source as a citation names it: `BBC News (2013) "Title"`."""
+    return f'{source.who} ({source.year}) "{source.title}"'
+
+
+def source_reference(source: Source) -> str:
+    """A primary source as a reference list gives it, with its address and the date read."""
+    reference = f"{source_short(source)}. Available at: {source.url}"
+    if source.read:
+        reference += f" (Accessed: {source.read})"
+    return reference + "."
+
+
 def cite(document: Document, passage: Passage) -> Citation:
     """Citations such as "APSE for UNISON Scotland (2012) *The front line starts here*, p. 4,
-    Executive summary" and its Harvard reference.
+    Executive summary", its Harvard reference, and the primary sources the passage cites.
 
-    The title is marked with asterisks (Markdown italics) so that it reads well as plain text
-    and can be rendered as italics.
+    A passage that cites sources (our own documents, keyed) names them first and the document
+    as where they are cited: `BBC News (2013) "Title", cited in Shared Services Evidence Base
+    (2026) *Southwest One*, Summary`. The title is marked with asterisks (Markdown italics) so
+    that it reads well as plain text and can be rendered as italics.
     """
     meta = document.meta
-    where = []
-    if passage.page:
-        where.append(f"p. {passage.page}")
-    if passage.section:
-        where.append(last_section(passage.section))
+    sources = passage_sources(document, passage)
+    pages = passage_pages(passage)
+    where = [part for part in (pages, last_section(passage.section)) if part]
     short = f"{meta.publisher} ({_year(document)}) *{meta.title}*"
     if where:
         short += ", " + ", ".join(where)
     harvard = reference(document)
-    if passage.page:
-        harvard += f" p. {passage.page}."
-    return Citation(short=short, harvard=harvard)
+    if pages:
+        harvard += f" {pages}."
+    if sources:
+        short = "; ".join(source_short(s) for s in sources) + ", cited in " + short
+        harvard = " ".join(source_reference(s) for s in sources) + " Cited in " + harvard
+    return Citation(short=short, harvard=harvard, sources=sources)
+
+
+def plain_citation(citation: Citation, absolute_url: str) -> str:
+    """The plain text a person copies: the short citation, the primary sources' addresses, then
+    the permalink.
+
+    The title's Markdown italics (`*...*`) are dropped: pasted into a letter or an email they
+    would show as stray asterisks.
+    """
+    plain = _ITALIC_TITLE.sub(r"\1", citation.short, count=1)
+    originals = " ".join(source.url for source in citation.sources)
+    return f"{plain}. {originals + ' ' if originals else ''}{absolute_url}"
 
 
 def reference(document: Document) -> str:

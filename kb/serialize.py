@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from kb.models import Citation
 from kb.models import Document
 from kb.models import Hit
 from kb.models import Passage
+from kb.sources import source_to_dict
 
 
 def document_to_dict(document: Document) -> dict:
@@ -29,21 +31,33 @@ def passage_to_dict(passage: Passage) -> dict:
         "ordinal": passage.ordinal,
         "text": passage.text,
         "page": passage.page,
+        "page_end": passage.page_end,
         "section": passage.section,
+        "source_keys": list(passage.source_keys),
+    }
+
+
+def citation_fields(citation: Citation) -> dict:
+    """The citation and the primary sources it names, as every hit-shaped answer gives them."""
+    return {
+        "citation": {"short": citation.short, "harvard": citation.harvard},
+        "sources": [source_to_dict(source) for source in citation.sources],
     }
 
 
 def hit_to_dict(hit: Hit) -> dict:
-    """One search result: text, page, section, score, highlights, document, citation, url."""
+    """One search result: text, pages, section, score, highlights, document, citation, sources
+    and url. `page_end` is set when the page is known only to lie in page..page_end."""
     return {
         "id": hit.passage.id,
         "text": hit.passage.text,
         "page": hit.passage.page,
+        "page_end": hit.passage.page_end,
         "section": hit.passage.section,
         "score": hit.score,
         "ranks": hit.ranks,
         "highlights": [{"start": s.start, "end": s.end, "kind": s.kind} for s in hit.highlights],
         "document": document_to_dict(hit.document),
-        "citation": {"short": hit.citation.short, "harvard": hit.citation.harvard},
+        **citation_fields(hit.citation),
         "url": hit.url,
     }

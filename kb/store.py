@@ -31,6 +31,7 @@ from kb.models import Chunk
 from kb.models import Document
 from kb.models import DocumentMeta
 from kb.models import Passage
+from kb.models import Source
 
 # Vector ids in the FAISS index pack the passage id and which of its vectors it is:
 # (passage_id << VECTOR_ID_BITS) | sub, sub 0 being the whole passage and 1.. its sentences.
@@ -38,11 +39,14 @@ VECTOR_ID_BITS = 6
 MAX_SENTENCE_VECTORS = (1 << VECTOR_ID_BITS) - 1
 
 _PASSAGE_COLUMNS = (
-    "id, document_id, ordinal, text, page, section, char_start, char_end, token_count"
+    "id, document_id, ordinal, text, page, section, char_start, char_end, token_count,"
+    " page_end, source_keys"
 )
 _DOCUMENT_COLUMNS = (
     "d.id, d.title, d.publisher, d.year, d.kind, d.url, d.tags, d.file_path, d.sha256, d.added_at,"
-    " (SELECT COUNT(*) FROM passages p WHERE p.document_id = d.id)"
+    " (SELECT COUNT(*) FROM passages p WHERE p.document_id = d.id),"
+    " (SELECT json_group_array(json_array(s.key, s.who, s.year, s.title, s.url, s.read))"
+    "  FROM (SELECT * FROM document_sources WHERE document_id = d.id ORDER BY position) s)"
 )
 
 
@@ -51,13 +55,15 @@ def _now() -> str:
 
 
 def _passage(row: sqlite3.Row | tuple) -> Passage:
-    return Passage(*row)
+    *columns, page_end, source_keys = row
+    return Passage(*columns, page_end=page_end, source_keys=tuple(json.loads(source_keys)))
 
 
 def _document(row: sqlite3.Row | tuple) -> Document:
-    doc_id, title, publisher, year, kind, url, tags, file_path, sha256, added_at, count = row
+    doc_id, title, publisher, year, kind, url, tags, file_path, sha256, added_at, count, cited = row
     meta = DocumentMeta(doc_id, title, publisher, year, kind, url, tuple(json.loads(tags)))
-    return Document(meta, file_path, sha256, added_at, count)
+    sources = tuple(Source(*entry) for entry in json.loads(cited or "[]"))
+    return Document(meta, file_path, sha256, added_at, count, sources)
 
 
 class Store:
@@ -255,8 +261,11 @@ class Store:
         embeddings: np.ndarray,
         sentence_embeddings: Sequence[np.ndarray] | None = None,
         sentence_spans: Sequence[Sequence[tuple[int, int]]] | None = None,
+        sources: Sequence[Source] = (),
     ) -> bool:
         """Add a document or replace it (and all its passages) in one transaction.
+
+        `sources` are the document's Sources entries, which its passages' source keys name.
 
         Every passage's figures (money, percentages, counts) are read and written in the same
         transaction (kb.figures.stored), so every document has them however it came in.
@@ -294,10 +303,19 @@ class Store:
                     _now(),
                 ),
             )
+            conn.executemany(
+                "INSERT INTO document_sources (document_id, position, key, who, year, title,"
+                " url, read) VALUES (?,?,?,?,?,?,?,?)",
+                [
+                    (meta.id, position, s.key, s.who, s.year, s.title, s.url, s.read)
+                    for position, s in enumerate(sources)
+                ],
+            )
             for ordinal, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True)):
                 cursor = conn.execute(
                     "INSERT INTO passages (document_id, ordinal, text, page, section, char_start,"
-                    " char_end, token_count, embedding) VALUES (?,?,?,?,?,?,?,?,?)",
+                    " char_end, token_count, embedding, page_end, source_keys)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         meta.id,
                         ordinal,
@@ -308,6 +326,8 @@ class Store:
                         chunk.char_end,
                         chunk.token_count,
                         vector.tobytes(),
+                        chunk.page_end,
+                        json.dumps(list(chunk.source_keys)),
                     ),
                 )
                 conn.execute(
@@ -384,6 +404,7 @@ class Store:
             (document_id,),
         )
         conn.execute("DELETE FROM passages WHERE document_id = ?", (document_id,))
+        conn.execute("DELETE FROM document_sources WHERE document_id = ?", (document_id,))
         return conn.execute("DELETE FROM documents WHERE id = ?", (document_id,)).rowcount > 0
 
     def get_document(self, document_id: str) -> Document:

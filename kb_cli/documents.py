@@ -208,7 +208,9 @@ def _cli_user() -> str:
 @cli.command()
 @click.pass_obj
 def check(settings: Settings) -> None:
-    """Check that the store and the vector index agree and every passage has an embedding."""
+    """Check that the store and the vector index agree, every passage has an embedding, every
+    pinned myth quote resolves, and our own catalog documents name a source for every figure
+    and quotation (each problem with its file and line)."""
     # Each fault it finds is shown by a test that makes it (tests/test_check.py).
     from kb.index import VectorIndex
 

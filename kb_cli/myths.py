@@ -11,8 +11,10 @@ from kb.myths import Myth
 from kb.myths import evidence_to_dict
 from kb.myths import load_myths
 from kb.myths import myth_to_dict
+from kb.myths import other_side_to_dict
 from kb.settings import Settings
 from kb_cli.main import cli
+from kb_cli.output import cited_lines
 from kb_cli.output import echo_json
 
 WIDTH = 96
@@ -35,21 +37,37 @@ def myths(settings: Settings, myth_id: str | None, k: int, as_json: bool) -> Non
     book = MythBook(open_knowledge_base(settings), loaded)
     myth = book.get(myth_id)
     evidence = book.evidence(myth, k=k)
+    other_side = book.other_side(myth)
     if as_json:
-        echo_json({**myth_to_dict(myth), "evidence": [evidence_to_dict(e) for e in evidence]})
+        echo_json(
+            {
+                **myth_to_dict(myth),
+                "evidence": [evidence_to_dict(e) for e in evidence],
+                "other_side": [other_side_to_dict(e) for e in other_side],
+            }
+        )
         return
-    click.echo(_format_myth(myth, evidence))
+    click.echo(_format_myth(myth, evidence, other_side))
 
 
 def _list(loaded: list[Myth], as_json: bool) -> None:
     if as_json:
-        echo_json([{**myth_to_dict(m), "pinned_count": len(m.evidence)} for m in loaded])
+        echo_json(
+            [
+                {
+                    **myth_to_dict(m),
+                    "pinned_count": len(m.evidence),
+                    "other_side_count": len(m.other_side),
+                }
+                for m in loaded
+            ]
+        )
         return
     for myth in loaded:
         click.echo(f"{myth.id:<24} {len(myth.evidence)} pinned  {myth.claim}")
 
 
-def _format_myth(myth: Myth, evidence: list[Evidence]) -> str:
+def _format_myth(myth: Myth, evidence: list[Evidence], other_side: list[Evidence]) -> str:
     lines = [
         myth.id,
         _wrap(f"Myth: {myth.claim}", indent=""),
@@ -62,7 +80,13 @@ def _format_myth(myth: Myth, evidence: list[Evidence]) -> str:
         text = f"“{item.quote}”" if item.pinned else " ".join(item.passage.text.split())
         label = "[pinned] " if item.pinned else ""
         body = _wrap(f"{number}. {label}{text}", indent="   ")
-        lines.append(f"{body}\n   — {item.citation.short}\n     {item.url}\n")
+        lines.append(f"{body}\n{cited_lines(item.citation, item.url)}\n")
+    if other_side:
+        lines.append("What the other side will say:")
+    for number, item in enumerate(other_side, start=1):
+        note = f" ({item.note})" if item.note else ""
+        body = _wrap(f"{number}. “{item.quote}”{note}", indent="   ")
+        lines.append(f"{body}\n{cited_lines(item.citation, item.url)}\n")
     return "\n".join(lines).rstrip()
 
 

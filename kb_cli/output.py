@@ -7,6 +7,7 @@ import textwrap
 
 import click
 
+from kb.models import Citation
 from kb.models import Hit
 
 
@@ -22,4 +23,10 @@ def format_hit(number: int, hit: Hit) -> str:
         initial_indent="   ",
         subsequent_indent="   ",
     )
-    return f"{number}.{body[2:]}\n   — {hit.citation.short}\n     {hit.url}"
+    return f"{number}.{body[2:]}\n{cited_lines(hit.citation, hit.url)}"
+
+
+def cited_lines(citation: Citation, url: str) -> str:
+    """Under a passage: its citation, the addresses of the originals it cites, its link."""
+    originals = "".join(f"\n     original: {source.url}" for source in citation.sources)
+    return f"   — {citation.short}{originals}\n     {url}"

@@ -37,6 +37,7 @@ MYTHS_PATH = CORPUS / "myths.toml"
 CATALOG = {d["id"]: d for d in tomllib.loads((CORPUS / "catalog.toml").read_text())["document"]}
 CORPUS_MYTHS = load_myths(MYTHS_PATH)
 PINNED = [(m.id, p) for m in CORPUS_MYTHS for p in m.evidence]
+OTHER_SIDE = [(m.id, p) for m in CORPUS_MYTHS for p in m.other_side]
 
 
 def _fold(text: str) -> str:
@@ -98,6 +99,18 @@ def test_pinned_quote_is_verbatim_in_its_markdown(myth_id: str, pinned: PinnedQu
     assert 8 <= len(pinned.quote.split()) <= 40, f"{myth_id}: quote of 8-40 words"
 
 
+@pytest.mark.parametrize(
+    ("myth_id", "quoted"), OTHER_SIDE, ids=[f"{m}:{p.quote[:30]}" for m, p in OTHER_SIDE]
+)
+def test_other_side_quote_is_verbatim_in_its_markdown(myth_id: str, quoted: PinnedQuote):
+    """What the other side will say is quoted like the evidence: on one line, unformatted."""
+    markdown = (CORPUS / CATALOG[quoted.document_id]["file"]).read_text(encoding="utf-8")
+    assert any(_fold(quoted.quote) in _fold(line) for line in markdown.split("\n")), (
+        f"{myth_id}: the other side's quote is not on any one line of {quoted.document_id}"
+    )
+    assert "*" not in quoted.quote and "[^" not in quoted.quote
+
+
 # -- loading ----------------------------------------------------------------------------------
 
 GOOD = """
@@ -130,6 +143,11 @@ def _myths_toml(document: str, quote: str) -> str:
         (GOOD.replace('queries = ["one query"]', 'queries = "one query"'), "list of text"),
         (GOOD.replace('answer = "An answer. A second sentence."', "answer = 3"), "answer"),
         (GOOD.replace('id = "m1"', 'id = "Not A Slug"'), "lower-case letters"),
+        (GOOD + '[[myth.other_side]]\ndocument = "report-a"\n', "other_side entry without"),
+        (
+            GOOD + '[[myth.other_side]]\ndocument = "a"\nquote = "q"\nnote = 1\n',
+            "note is not text",
+        ),
         (
             GOOD.replace('quote = "sharing back office services will yield only savings"', ""),
             "without a document and a quote",
@@ -408,6 +426,26 @@ def test_kb_myths_shows_one_myth_with_its_evidence(small_settings):
     assert data["evidence"][0]["citation"]["short"].startswith("APSE for UNISON Scotland")
     text = _kb(small_settings, "myths", "m1")
     assert text.exit_code == 0 and "[pinned]" in text.output and "p. 4" in text.output
+    assert "What the other side will say" not in text.output  # m1 has none
+
+
+def test_kb_myths_says_what_the_other_side_will_say(small_settings):
+    path = small_settings.corpus_dir / "myths.toml"
+    path.write_text(
+        path.read_text(encoding="utf-8")
+        + '\n[[myth.other_side]]\ndocument = "tayside"\n'
+        + 'quote = "governed by a joint committee"\nnote = "It has lasted."\n',
+        encoding="utf-8",
+    )
+    text = _kb(small_settings, "myths", "m1")
+    assert text.exit_code == 0, text.output
+    other = text.output[text.output.index("What the other side will say:") :]
+    assert "“governed by a joint committee” (It has lasted.)" in other
+    assert "Shared Services Evidence Base (2026) *Tayside Contracts*, Governance" in other
+    data = json.loads(_kb(small_settings, "myths", "m1", "--json").output)
+    assert [(o["document"]["id"], o["note"]) for o in data["other_side"]] == [
+        ("tayside", "It has lasted.")
+    ]
 
 
 def test_kb_myths_refuses_an_unknown_id(small_settings):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from ingest.footnotes import parse_definition
@@ -175,7 +176,223 @@ def test_ingest_and_check_fail_on_a_figure_without_a_source(tmp_path):
     assert "doc.md:11: a figure or quotation without a source key" in check.output
 
 
+def test_kb_search_json_gives_each_hit_its_sources(tmp_path):
+    import json
+
+    corpus = _corpus(tmp_path, KEYED)
+    assert _kb(tmp_path, corpus, "ingest").exit_code == 0
+    found = _kb(tmp_path, corpus, "search", "formed in September 2007", "--json", "-k", "1")
+    assert found.exit_code == 0, found.output
+    [hit] = json.loads(found.output)["results"]
+    assert [s["key"] for s in hit["sources"]] == ["cw-2013", "bbc-2015"]
+    assert hit["citation"]["short"].startswith('Computer Weekly (2013) "Southwest One')
+    text = _kb(tmp_path, corpus, "search", "formed in September 2007", "-k", "1")
+    assert "original: https://www.computerweekly.com/news/2240178029" in text.output
+
+
 def test_a_document_not_our_own_needs_no_keys(tmp_path):
     corpus = _corpus(tmp_path, "# Report\n\n## Findings\n\nIt saved £4m in 2011.\n", own=False)
     assert _kb(tmp_path, corpus, "ingest").exit_code == 0
     assert _kb(tmp_path, corpus, "check").exit_code == 0
+
+
+# -- stored, cited and shown ------------------------------------------------------------------
+
+CW = "https://www.computerweekly.com/news/2240178029"
+
+
+def _doc_with_sources():
+    from kb.models import Document
+    from kb.models import DocumentMeta
+
+    meta = DocumentMeta("swo", "Southwest One", "Shared Services Evidence Base", 2026, "case-study")
+    sources = (
+        Source(
+            "cw-2013", "Computer Weekly", "2013", "Misses 90% of target savings", CW, "2026-12-01"
+        ),
+        Source("bbc-2015", "BBC News", "2015", "Council to end deal", "https://bbc.co.uk/x"),
+    )
+    return Document(meta, "", "", "", 2, sources)
+
+
+def _passage(keys=(), page=None, page_end=None, section="Summary"):
+    from kb.models import Passage
+
+    return Passage(1, "swo", 0, "text", page, section, 0, 4, 1, page_end, tuple(keys))
+
+
+def test_a_passage_with_sources_is_cited_source_first():
+    from kb.citations import cite
+    from kb.citations import plain_citation
+
+    citation = cite(_doc_with_sources(), _passage(["bbc-2015", "cw-2013", "unknown"]))
+    assert citation.short == (
+        'BBC News (2015) "Council to end deal"; Computer Weekly (2013) "Misses 90% of target '
+        'savings", cited in Shared Services Evidence Base (2026) *Southwest One*, Summary'
+    )
+    assert [s.key for s in citation.sources] == ["bbc-2015", "cw-2013"]
+    assert citation.harvard.startswith(
+        'BBC News (2015) "Council to end deal". Available at: https://bbc.co.uk/x. '
+        'Computer Weekly (2013) "Misses 90% of target savings". Available at: '
+        f"{CW} (Accessed: 2026-12-01). Cited in Shared Services Evidence Base (2026) "
+        "*Southwest One*."
+    )
+    copied = plain_citation(citation, "https://kb.example/documents/swo#p0")
+    assert copied.endswith(f"Summary. https://bbc.co.uk/x {CW} https://kb.example/documents/swo#p0")
+    assert "*" not in copied
+
+
+def test_a_passage_without_keys_is_cited_as_before():
+    from kb.citations import cite
+
+    citation = cite(_doc_with_sources(), _passage())
+    assert citation.short == "Shared Services Evidence Base (2026) *Southwest One*, Summary"
+    assert citation.sources == ()
+
+
+def test_a_range_of_pages_is_never_cited_as_one_page():
+    from kb.citations import cite
+    from kb.citations import page_label
+
+    assert page_label("9", "11") == "pp. 9\u201311"
+    assert page_label("9", None) == page_label("9", "9") == "p. 9"
+    assert page_label(None, None) == ""
+    citation = cite(_doc_with_sources(), _passage(page="12", page_end="13"))
+    assert ", pp. 12\u201313, Summary" in citation.short
+    assert citation.harvard.endswith(" pp. 12\u201313.")
+    assert "p. 12," not in citation.short
+
+
+@pytest.fixture
+def keyed(kb, tmp_path):
+    """The small corpus plus KEYED, ingested through the pipeline (fake embedder)."""
+    from ingest.pipeline import IngestItem
+    from ingest.pipeline import Ingestor
+    from kb.models import DocumentMeta
+
+    path = tmp_path / "southwest-one.md"
+    path.write_text(KEYED.replace("# Southwest One", "<!-- pages 9-11 -->\n# Southwest One"))
+    meta = DocumentMeta("swo", "Southwest One", "Shared Services Evidence Base", 2026, "case-study")
+    outcome = Ingestor(kb.store, kb.embedder, tmp_path / "files").ingest_one(
+        IngestItem(path, meta, own=True)
+    )
+    assert outcome.status == "added", outcome.reason
+    return kb
+
+
+def test_ingest_stores_sources_and_keys(keyed):
+    document = keyed.store.get_document("swo")
+    assert [s.key for s in document.sources] == ["cw-2013", "bbc-2015"]
+    passages = keyed.store.passages_of("swo")
+    summary = [p for p in passages if p.section == "Summary"]
+    assert summary and all(p.source_keys for p in summary if "2007" in p.text)
+    assert all((p.page, p.page_end) == ("9", "11") for p in passages)
+    assert all("[^" not in p.text for p in passages)
+    # Replacing the document replaces its sources; removing it removes them.
+    keyed.store.remove_document("swo")
+    rows = keyed.store.connection().execute("SELECT COUNT(*) FROM document_sources")
+    assert rows.fetchone()[0] == 0
+
+
+def test_every_hit_carries_its_sources_in_the_api(keyed, client):
+    body = client.get("/api/search?q=Southwest+One+formed+2007&k=3").get_json()
+    hit = next(h for h in body["results"] if h["document"]["id"] == "swo")
+    assert hit["sources"] and all(s["url"].startswith("https://") for s in hit["sources"])
+    assert hit["citation"]["short"].startswith("Computer Weekly (2013)")
+    assert (hit["page"], hit["page_end"]) == ("9", "11")
+    assert "pp. 9\u201311" in hit["citation"]["short"]
+    detail = client.get(f"/api/passages/{hit['id']}").get_json()
+    assert detail["sources"] == hit["sources"]
+    document = client.get("/api/documents/swo").get_json()
+    assert [s["key"] for s in document["sources"]] == ["cw-2013", "bbc-2015"]
+
+
+def test_pages_show_sources_linked_to_the_original(keyed, client):
+    results = client.get("/?q=Southwest+One+formed+2007").get_data(as_text=True)
+    assert f'class="source-link" href="{CW}"' in results
+    assert '<dd class="page">pp. 9\u201311</dd>' in results
+    reader = client.get("/documents/swo").get_data(as_text=True)
+    assert f'href="{CW}"' in reader and "cited in Shared Services Evidence Base" in reader
+    embed = client.get("/embed?q=Southwest+One+formed+2007").get_data(as_text=True)
+    assert f'href="{CW}"' in embed
+
+
+# -- honest pages in the founding report --------------------------------------------------------
+
+REPORT = Path(__file__).resolve().parent.parent / "corpus/reports/the-front-line-starts-here.md"
+
+
+def _report_citations() -> list[tuple[str, str]]:
+    """(top-level section, citation) of every passage of the founding report."""
+    from kb.citations import cite
+    from kb.models import Document
+    from kb.models import DocumentMeta
+    from kb.models import Passage
+
+    meta = DocumentMeta(
+        "r", "The front line starts here", "APSE for UNISON Scotland", 2012, "report"
+    )
+    document = Document(meta, "", "", "")
+    _, chunks = split_blocks(load_file(REPORT).blocks)
+    return [
+        (
+            c.section.split(" > ")[0],
+            cite(
+                document, Passage(0, "r", 0, c.text, c.page, c.section, 0, 0, 0, c.page_end)
+            ).short,
+        )
+        for c in chunks
+    ]
+
+
+@pytest.mark.parametrize(
+    ("section", "pages"),
+    [
+        ("Exposing the myths behind front and back office organisations", "pp. 9\u201311"),
+        ("Understanding the basics back office costs and performance issues", "pp. 12\u201313"),
+        ("Organisational trends in relation to back office services", "pp. 12\u201313"),
+        ("Legal framework", "p. 8"),
+    ],
+)
+def test_report_sections_are_cited_by_the_pages_the_contents_list_supports(section, pages):
+    cited = [short for top, short in _report_citations() if top == section]
+    assert cited and all(f", {pages}, " in short for short in cited), cited
+    # Pages 10, 11 and 13 start no section: no passage may claim it starts on p. 9 or p. 12.
+    assert not any(", p. 9," in short or ", p. 12," in short for short in cited)
+
+
+def test_the_cover_line_claims_no_page():
+    first = _report_citations()[0][1]
+    assert "p. 3" not in first and "pp." not in first
+
+
+# -- honest pages in uploaded PDFs ---------------------------------------------------------------
+
+
+def test_a_pdf_without_page_labels_gives_only_the_printed_pages_it_shows(tmp_path):
+    from test_loaders import make_pdf
+
+    pages = [["Cover."], ["One.", "1"], ["Two."], ["Three.", "3"], ["Back cover."]]
+    path = tmp_path / "numbered.pdf"
+    path.write_bytes(make_pdf(pages))
+    loaded = load_file(path)
+    # The cover and back have no printed number; page two's is known from its neighbours.
+    assert [(b.text, b.page) for b in loaded.blocks] == [
+        ("Cover.", None),
+        ("One.", "1"),
+        ("Two.", "2"),
+        ("Three.", "3"),
+        ("Back cover.", None),
+    ]
+
+
+def test_printed_pages_rules():
+    from ingest.loaders.pdf import printed_pages
+
+    labels = ["1", "2", "3", "4"]
+    assert printed_pages(["x\n5"] * 4, labels, labelled=True) == labels
+    assert printed_pages(["a", "b", "c", "d"], labels, labelled=False) == labels  # none printed
+    assert printed_pages(["a", "b\n7", "c", "d"], labels, labelled=False) == labels  # one alone
+    numbered = ["Cover", "Text\nPage 3", "Text", "Text\n- 5 -"]
+    assert printed_pages(numbered, labels, labelled=False) == [None, "3", "4", "5"]
+

@@ -17,6 +17,7 @@ from markupsafe import escape
 from kb.myths import MATCH_THRESHOLD
 from kb.myths import evidence_to_dict
 from kb.myths import myth_to_dict
+from kb.myths import other_side_to_dict
 from web import create_app
 from web.render import citation_html
 
@@ -38,6 +39,11 @@ quote = "There is no simple distinction between back office and front office wor
 [[myth.evidence]]
 document = "somerset"
 quote = "duplicate payments reached £4.6m"
+
+[[myth.other_side]]
+document = "tayside"
+quote = "governed by a joint committee of councillors from three councils"
+note = "A shared service that has lasted: expect to hear it."
 
 
 [[myth]]
@@ -179,7 +185,8 @@ def test_myth_page_shows_all_evidence_pinned_first_with_citations(myth_client, b
     assert evidence[: len(pinned)] == pinned  # pinned first
     assert f'<h1 class="myth-claim">{escape(myth.claim)}</h1>' in html
     assert str(escape(myth.answer)) in html
-    assert context_links(html) == [e.url for e in evidence]
+    own_side = html[: html.index("What the other side will say")]
+    assert context_links(own_side) == [e.url for e in evidence]
     for number, item in enumerate(evidence, start=1):
         assert str(citation_html(item.citation.short)) in html
         copy_text = f"{item.citation.short.replace('*', '')}. http://localhost{item.url}"
@@ -215,7 +222,11 @@ def test_api_myths_lists_myths_with_their_two_strongest_quotes(myth_client, book
     first = body["myths"][0]
     myth = book.get("sharing-saves-big")
     pinned = book.evidence(myth, k=0)[:2]
-    assert first == {**myth_to_dict(myth), "evidence": [evidence_to_dict(e) for e in pinned]}
+    assert first == {
+        **myth_to_dict(myth),
+        "evidence": [evidence_to_dict(e) for e in pinned],
+        "other_side": [other_side_to_dict(e) for e in book.other_side(myth)],
+    }
     quote = first["evidence"][0]
     assert quote["pinned"] is True and quote["quote"].startswith("will yield only savings")
     assert quote["citation"]["short"] == (
@@ -235,6 +246,7 @@ def test_api_myth_has_all_evidence_pinned_first(myth_client, book):
     assert body == {
         **myth_to_dict(book.get("sharing-saves-big")),
         "evidence": [evidence_to_dict(e) for e in evidence],
+        "other_side": [other_side_to_dict(e) for e in book.other_side("sharing-saves-big")],
     }
     flags = [e["pinned"] for e in body["evidence"]]
     assert flags[:3] == [True, True, True] and not any(flags[3:]) and len(flags) > 3
@@ -292,3 +304,41 @@ def test_search_api_names_the_myth_or_null(myth_client, book):
     claim = book.get("sharing-saves-big").claim
     assert body["myth"] == {"id": "sharing-saves-big", "claim": claim, "score": score}
     assert get_json(myth_client, "/api/search?q=" + quote_plus(UNRELATED_QUERY))["myth"] is None
+
+
+# -- what the other side will say ---------------------------------------------------------------
+
+
+def test_the_myth_page_says_what_the_other_side_will_say(myth_client):
+    html = page(myth_client, "/myths/sharing-saves-big")
+    assert "What the other side will say" in html
+    other = html[html.index("What the other side will say") :]
+    assert "A shared service that has lasted: expect to hear it." in other
+    assert '<mark class="hl-quote">governed by a joint committee of councillors' in other
+    assert "Shared Services Evidence Base (2026) <em>Tayside Contracts</em>, Governance" in other
+    assert "/documents/tayside#p" in other
+    # Not offered as evidence for the answer as well.
+    evidence = html[: html.index("What the other side will say")]
+    assert "Tayside Contracts</h3>" not in evidence
+    assert "What the other side will say" not in page(myth_client, "/myths/markup-is-safe")
+
+
+def test_the_api_gives_the_other_side_with_its_note(myth_client):
+    body = get_json(myth_client, "/api/myths/sharing-saves-big")
+    [other] = body["other_side"]
+    assert other["note"] == "A shared service that has lasted: expect to hear it."
+    assert other["document"]["id"] == "tayside" and other["pinned"] is True
+    assert other["citation"]["short"].startswith("Shared Services Evidence Base (2026)")
+    assert other["sources"] == []
+    listed = get_json(myth_client, "/api/myths")["myths"][0]["other_side"]
+    assert listed == body["other_side"]
+
+
+def test_a_lost_other_side_quote_fails_the_check(kb, book):
+    from kb.myths import check_pinned
+
+    myth = book.get("sharing-saves-big")
+    assert check_pinned([myth], kb.store) == []
+    lost = replace(myth, other_side=(replace(myth.other_side[0], quote="words no one wrote"),))
+    [problem] = check_pinned([lost], kb.store)
+    assert "the other side's quote" in problem and "no passage of that document" in problem

@@ -16,9 +16,11 @@ from flask import request
 
 from kb.citations import cite
 from kb.citations import permalink
+from kb.serialize import citation_fields
 from kb.serialize import document_to_dict
 from kb.serialize import hit_to_dict
 from kb.serialize import passage_to_dict
+from kb.sources import source_to_dict
 from web import api_models as models
 from web.extensions import current_kb
 from web.figures import match_query as match_figure
@@ -79,6 +81,7 @@ def document(document_id: str):
     doc = store.get_document(document_id)
     return {
         "document": document_to_dict(doc),
+        "sources": [source_to_dict(source) for source in doc.sources],
         "passages": [passage_to_dict(p) for p in store.passages_of(document_id)],
     }
 
@@ -90,11 +93,10 @@ def passage(passage_id: int):
     store = current_kb().store
     found = store.get_passage(passage_id)
     doc = store.get_document(found.document_id)
-    citation = cite(doc, found)
     return {
         **passage_to_dict(found),
         "document": document_to_dict(doc),
-        "citation": {"short": citation.short, "harvard": citation.harvard},
+        **citation_fields(cite(doc, found)),
         "url": permalink(found),
     }
 

@@ -51,17 +51,40 @@ class Document(ApiModel):
     added_at: str = Field(description="When it was added (ISO 8601, UTC).")
 
 
+_PAGE = "The printed page, or the first page of a range; null when unknown."
+_PAGE_END = (
+    "The last page when the page is known only to lie in page..page_end (cite it as "
+    "pp. page\u2013page_end); null when the page is known exactly or unknown."
+)
+
+
 class Passage(ApiModel):
     id: int
     document_id: str
     ordinal: int = Field(description="Position of the passage in its document, from 0.")
     text: str
-    page: str | None = Field(description="The printed page (or range); null when unknown.")
+    page: str | None = Field(description=_PAGE)
+    page_end: str | None = Field(description=_PAGE_END)
     section: str = Field(description="The section path, e.g. 'Findings > Savings'.")
+    source_keys: list[str] = Field(description="Keys of the document's sources it cites.")
+
+
+class Source(ApiModel):
+    """A primary source that a passage of one of our own documents cites."""
+
+    key: str = Field(description="The key in the document's Sources section.")
+    who: str = Field(description="Author or publisher, e.g. 'BBC News'.")
+    year: str = Field(description="The year, or 'n.d.'.")
+    title: str
+    url: str = Field(description="The original's address.")
+    read: str = Field(description="The date we read it (YYYY-MM-DD); empty when not recorded.")
 
 
 class Citation(ApiModel):
-    short: str = Field(description="Title, publisher, year and page, for quoting.")
+    short: str = Field(
+        description="Primary sources first where the passage names them, then title, "
+        "publisher, year, page(s) and section, for quoting."
+    )
     harvard: str = Field(description="A Harvard-style reference with the address.")
 
 
@@ -81,11 +104,16 @@ class CitedPassage(ApiModel):
 
     id: int = Field(description="The passage id (see /api/passages/{passage_id}).")
     text: str
-    page: str | None
+    page: str | None = Field(description=_PAGE)
+    page_end: str | None = Field(description=_PAGE_END)
     section: str
     highlights: list[Highlight]
     document: Document
     citation: Citation
+    sources: list[Source] = Field(
+        description="The primary sources the passage cites, named first in its citation; "
+        "empty for a document that is its own source."
+    )
     url: str = Field(description="Permalink to the passage in the document reader.")
 
 
@@ -126,12 +154,14 @@ class DocumentList(ApiModel):
 
 class DocumentDetail(ApiModel):
     document: Document
+    sources: list[Source] = Field(description="The document's Sources entries (ours only).")
     passages: list[Passage] = Field(description="In document order.")
 
 
 class PassageDetail(Passage):
     document: Document
     citation: Citation
+    sources: list[Source]
     url: str = Field(description="Permalink to the passage in the document reader.")
 
 
@@ -148,6 +178,13 @@ class Evidence(CitedPassage):
     score: float | None = Field(description="The search score; null for a pinned quote.")
 
 
+class OtherSide(Evidence):
+    """What a supporter of the claim will say: a pinned quote of the strongest counter-evidence
+    in the corpus, cited like the rest."""
+
+    note: str | None = Field(description="Our one-sentence note on it; null when none.")
+
+
 class Myth(ApiModel):
     id: str
     claim: str
@@ -155,6 +192,7 @@ class Myth(ApiModel):
     queries: list[str]
     pinned: list[PinnedQuote]
     evidence: list[Evidence]
+    other_side: list[OtherSide] = Field(description="What the other side will say.")
 
 
 class MythList(ApiModel):

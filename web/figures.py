@@ -98,7 +98,7 @@ def statement_view(statement: Statement) -> dict:
     return {
         "statement": statement,
         "absolute_url": absolute,
-        "copy_text": citation_text(statement.citation.short, absolute),
+        "copy_text": citation_text(statement.citation, absolute),
     }
 
 

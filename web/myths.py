@@ -22,6 +22,7 @@ from kb.myths import MythBook
 from kb.myths import evidence_to_dict
 from kb.myths import load_myths
 from kb.myths import myth_to_dict
+from kb.myths import other_side_to_dict
 from web import api_models as models
 from web.links import absolute_url
 from web.openapi import describe
@@ -100,7 +101,7 @@ def _evidence_view(evidence: Evidence) -> dict:
         "evidence": evidence,
         "quoted": quoted_words(evidence),
         "absolute_url": absolute,
-        "copy_text": citation_text(evidence.citation.short, absolute),
+        "copy_text": citation_text(evidence.citation, absolute),
     }
 
 
@@ -125,10 +126,16 @@ def myth(myth_id: str):
     found = book.get(myth_id)  # NotFound -> the 404 page (web.errors)
     found_evidence = book.evidence(found, k=RETRIEVED_K)
     evidence = [_evidence_view(e) for e in found_evidence]
+    other_side = [_evidence_view(e) for e in book.other_side(found)]
     figures = current_app.extensions.get("figures")
     stated = figures.stated_in(e.passage.id for e in found_evidence) if figures else []
     return render_template(
-        "myth.html", active="myths", myth=found, evidence=evidence, figures=stated
+        "myth.html",
+        active="myths",
+        myth=found,
+        evidence=evidence,
+        figures=stated,
+        other_side=other_side,
     )
 
 
@@ -137,7 +144,8 @@ def myth(myth_id: str):
 
 @api_bp.get("/myths")
 @describe(
-    "The myths, each with its answer and its two strongest quotes as evidence.",
+    "The myths, each with its answer, its two strongest quotes as evidence, and what the "
+    "other side will say.",
     ok=models.MythList,
     errors=(503,),
 )
@@ -146,7 +154,11 @@ def api_myths():
     book = current_myths()
     return {
         "myths": [
-            {**myth_to_dict(m), "evidence": [evidence_to_dict(e) for e in strongest(book, m)]}
+            {
+                **myth_to_dict(m),
+                "evidence": [evidence_to_dict(e) for e in strongest(book, m)],
+                "other_side": [other_side_to_dict(e) for e in book.other_side(m)],
+            }
             for m in book
         ]
     }
@@ -154,7 +166,8 @@ def api_myths():
 
 @api_bp.get("/myths/<myth_id>")
 @describe(
-    "One myth with all its evidence: pinned quotes first, then passages found by search.",
+    "One myth with all its evidence (pinned quotes first, then passages found by search) and "
+    "what the other side will say.",
     ok=models.Myth,
     errors=(404, 429, 503),
 )
@@ -163,4 +176,8 @@ def api_myth(myth_id: str):
     book = current_myths()
     found = book.get(myth_id)  # NotFound -> {"error", "status": 404}
     evidence = book.evidence(found, k=RETRIEVED_K)
-    return {**myth_to_dict(found), "evidence": [evidence_to_dict(e) for e in evidence]}
+    return {
+        **myth_to_dict(found),
+        "evidence": [evidence_to_dict(e) for e in evidence],
+        "other_side": [other_side_to_dict(e) for e in book.other_side(found)],
+    }

@@ -94,7 +94,7 @@ def _figure_card(query: str) -> dict | None:
 def _hit_view(hit: Hit) -> dict:
     """A hit with the absolute permalink and the text a person copies."""
     absolute = absolute_url(hit.url)
-    return {"hit": hit, "absolute_url": absolute, "copy_text": citation_text(hit, absolute)}
+    return {"hit": hit, "absolute_url": absolute, "copy_text": citation_text(hit.citation, absolute)}
 
 
 @bp.get("/documents/<document_id>")
@@ -123,7 +123,7 @@ def _passage_view(doc: Document, passage) -> dict:
     return {
         "passage": passage,
         "citation": citation,
-        "copy_text": citation_text(citation.short, absolute),
+        "copy_text": citation_text(citation, absolute),
     }
 
 

@@ -7,7 +7,6 @@ ever touching raw document text.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from itertools import pairwise
 
@@ -16,7 +15,9 @@ from markupsafe import Markup
 from markupsafe import escape
 
 from kb.citations import italic_pieces
-from kb.models import Hit
+from kb.citations import page_label
+from kb.citations import plain_citation
+from kb.models import Citation
 from kb.models import Span
 
 SENTENCE_OPEN = '<mark class="hl-sentence">'
@@ -83,18 +84,9 @@ def citation_html(citation: str) -> Markup:
     return Markup("".join(out))
 
 
-_ITALIC_TITLE = re.compile(r"\*(.+?)\*")
-
-
-def citation_text(hit_or_short: Hit | str, absolute_url: str) -> str:
-    """The plain text a person copies: the short citation, then the permalink.
-
-    The title's Markdown italics (`*...*`) are dropped: pasted into a letter or an email they
-    would show as stray asterisks.
-    """
-    short = hit_or_short if isinstance(hit_or_short, str) else hit_or_short.citation.short
-    plain = _ITALIC_TITLE.sub(r"\1", short, count=1)
-    return f"{plain}. {absolute_url}"
+def citation_text(citation: Citation, absolute_url: str) -> str:
+    """The plain text a person copies (built by kb.citations.plain_citation)."""
+    return plain_citation(citation, absolute_url)
 
 
 def is_web_url(url: str) -> bool:
@@ -106,4 +98,5 @@ def init_app(app: Flask) -> None:
     """Make the renderers available as Jinja filters and the URL check as a test."""
     app.add_template_filter(highlight_html, "highlight")
     app.add_template_filter(citation_html, "citation")
+    app.add_template_global(page_label, "page_label")
     app.add_template_test(is_web_url, "web_url")

@@ -19,7 +19,8 @@ from ingest.loaders.common import tidy
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n.*?\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
 # `<!-- page 9 -->`: the text below is on printed page 9. `<!-- pages 9-11 -->`: it is somewhere
-# on pages 9 to 11 (a section's pages known only from a contents list).
+# on pages 9 to 11 (a section's pages known only from a contents list). `<!-- page ? -->`: its
+# page is not known (a back cover).
 _PAGE_MARKER = re.compile(
     r"^[ \t]*<!--\s*(?:pages[\s:]*(\S+?)\s*[-\u2013]\s*(\S+?)|page[\s:]*(\S+?))\s*-->[ \t]*$",
     re.I | re.M,
@@ -93,7 +94,10 @@ def _prepare(text: str) -> tuple[list[str], list[tuple[str, str | None]]]:
 
     def sentinel(match: re.Match) -> str:
         first, last, single = match.groups()
-        pages.append((single, None) if single else (first, last if last != first else None))
+        if single == "?":
+            pages.append((None, None))
+        else:
+            pages.append((single, None) if single else (first, last if last != first else None))
         return f"\x00page {len(pages) - 1}\x00"
 
     text = _PAGE_MARKER.sub(sentinel, text)

@@ -6,6 +6,7 @@ import io
 import logging
 import re
 import time
+from collections import Counter
 from collections import defaultdict
 
 from pypdf import PasswordType
@@ -41,6 +42,8 @@ _MAX_OUTLINE_DEPTH = 8
 _MIN_KEY = 3
 _ITEM_START = re.compile(r"^(?:[•▪◦●■\-–*]|\(?\d{1,3}[.)]|\(?[a-z][.)])\s")
 _NON_ALNUM = re.compile(r"[\W_]+")
+# A line that is only a printed page number: "7", "Page 7", "- 7 -".
+_PAGE_NUMBER_LINE = re.compile(r"^(?:page\s+)?[-\u2013]?\s*(\d{1,4})\s*[-\u2013]?$", re.I)
 
 # pypdf logs every recoverable oddity of a real-world PDF; those are not the reader's concern.
 logging.getLogger("pypdf").setLevel(logging.ERROR)
@@ -124,13 +127,53 @@ def _read(data: bytes, name: str, max_pages: int, max_seconds: float | None) -> 
     _refuse_garbled(texts, name)
     blocks: list[Block] = []
     section = ""
+    pages = printed_pages(texts, labels, _has_page_labels(reader))
     for index, text in enumerate(clean_pages(texts)):
-        paragraphs = page_paragraphs(text, labels[index])
+        paragraphs = page_paragraphs(text, pages[index] or "")
         section, placed = _place(paragraphs, section, starts.get(index, []))
-        blocks.extend(Block(text, labels[index], where) for where, text in placed)
+        blocks.extend(Block(text, pages[index], where) for where, text in placed)
     if not blocks:
         raise NoExtractableText(f"{name} has no extractable text; it needs OCR.")
     return LoadedFile(blocks=blocks, title=_title(reader), page_count=count)
+
+
+def _has_page_labels(reader: PdfReader) -> bool:
+    """Whether the PDF says how its pages are numbered in print (a /PageLabels tree)."""
+    try:
+        return "/PageLabels" in reader.trailer["/Root"]
+    except Exception:
+        return False
+
+
+def printed_pages(texts: list[str], labels: list[str], labelled: bool) -> list[str | None]:
+    """The printed page of each page of a PDF, None where it is not known.
+
+    A PDF with page labels says its printed numbers. Without them, the numbers printed on the
+    pages (a bare number as the first or last line) are read: when at least two agree on how
+    printed numbers follow the pages, every page from the first to the last so numbered is known
+    (including one whose number was not read); pages before and after (a cover, a back page)
+    have no printed number we know, so none is given. With no printed numbers found at all, the
+    pages are numbered from one, as a PDF viewer does.
+    """
+    if labelled:
+        return list(labels)
+    found = {i: n for i, text in enumerate(texts) if (n := _printed_number(text)) is not None}
+    offsets = Counter(n - i for i, n in found.items())
+    if not offsets or offsets.most_common(1)[0][1] < 2:
+        return list(labels)
+    offset = offsets.most_common(1)[0][0]
+    numbered = [i for i, n in found.items() if n - i == offset]
+    first, last = min(numbered), max(numbered)
+    return [str(i + offset) if first <= i <= last else None for i in range(len(texts))]
+
+
+def _printed_number(text: str) -> int | None:
+    """The page number printed as the page's first or last line ("7", "Page 7", "- 7 -")."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in (lines[-1], lines[0]) if lines else ():
+        if match := _PAGE_NUMBER_LINE.match(line):
+            return int(match.group(1))
+    return None
 
 
 def _refuse_garbled(texts: list[str], name: str) -> None:

@@ -15,6 +15,8 @@ from kb.myths.book import myth_vectors
 from kb.myths.evidence import evidence_to_dict
 from kb.myths.evidence import myth_evidence
 from kb.myths.evidence import myth_to_dict
+from kb.myths.evidence import other_side_evidence
+from kb.myths.evidence import other_side_to_dict
 from kb.myths.evidence import pinned_evidence
 from kb.myths.evidence import retrieved_evidence
 from kb.myths.models import MATCH_THRESHOLD
@@ -45,6 +47,8 @@ __all__ = [
     "check_quotes",
     "myth_evidence",
     "pinned_evidence",
+    "other_side_evidence",
+    "other_side_to_dict",
     "retrieved_evidence",
     "myth_to_dict",
     "evidence_to_dict",

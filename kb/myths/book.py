@@ -14,6 +14,7 @@ import numpy as np
 from kb.embedder import Embedder
 from kb.errors import NotFound
 from kb.myths.evidence import myth_evidence
+from kb.myths.evidence import other_side_evidence
 from kb.myths.models import MATCH_THRESHOLD
 from kb.myths.models import Evidence
 from kb.myths.models import Myth
@@ -66,6 +67,11 @@ class MythBook:
     def evidence(self, myth: Myth | str, k: int = 8) -> list[Evidence]:
         """`myth_evidence` for a myth or its id."""
         return myth_evidence(self.kb, self.get(myth) if isinstance(myth, str) else myth, k)
+
+    def other_side(self, myth: Myth | str) -> list[Evidence]:
+        """`other_side_evidence` for a myth or its id: what a supporter of the claim will say."""
+        found = self.get(myth) if isinstance(myth, str) else myth
+        return other_side_evidence(self.kb.store, found)
 
     def similarities(self, query: str) -> list[tuple[Myth, float]]:
         """Every myth with its cosine similarity to the query, closest first."""

@@ -15,10 +15,12 @@ from kb.myths.models import PER_DOCUMENT
 from kb.myths.models import QUOTE_SPAN_KIND
 from kb.myths.models import Evidence
 from kb.myths.models import Myth
+from kb.myths.models import PinnedQuote
 from kb.myths.quotes import _first_holding
 from kb.myths.quotes import _folded
 from kb.myths.quotes import quote_span
 from kb.search import near_duplicate
+from kb.serialize import citation_fields
 from kb.serialize import document_to_dict
 from kb.sources import is_reference_section
 
@@ -43,15 +45,28 @@ def myth_evidence(kb: KnowledgeBase, myth: Myth, k: int = 8) -> list[Evidence]:
         one document unless too few others exist.
     """
     pinned = pinned_evidence(kb.store, myth)
-    return pinned + retrieved_evidence(kb, myth, k, pinned)
+    # The other side's passages are not evidence for the answer: never offered as such.
+    excluded = pinned + other_side_evidence(kb.store, myth)
+    return pinned + retrieved_evidence(kb, myth, k, excluded)
 
 
 def pinned_evidence(store: Store, myth: Myth) -> list[Evidence]:
     """The passages holding the myth's pinned quotes, each with its quote highlighted."""
+    return _quoted_passages(store, myth.evidence)
+
+
+def other_side_evidence(store: Store, myth: Myth) -> list[Evidence]:
+    """What the other side will say: the passages holding the myth's other_side quotes, each
+    with its quote highlighted and our note, resolved as pinned quotes are (`kb check` fails
+    when one is lost)."""
+    return _quoted_passages(store, myth.other_side)
+
+
+def _quoted_passages(store: Store, quotes: Sequence[PinnedQuote]) -> list[Evidence]:
     found: dict[int, Evidence] = {}
     documents: dict[str, Document] = {}
     passages: dict[str, list[Passage]] = {}
-    for pinned in myth.evidence:
+    for pinned in quotes:
         if pinned.document_id not in passages:
             passages[pinned.document_id] = store.passages_of(pinned.document_id)
         passage = _first_holding(passages[pinned.document_id], pinned.quote)
@@ -73,6 +88,7 @@ def pinned_evidence(store: Store, myth: Myth) -> list[Evidence]:
             pinned=True,
             quote=pinned.quote,
             highlights=[span],
+            note=pinned.note or None,
         )
     for evidence in found.values():
         evidence.highlights.sort(key=lambda s: s.start)
@@ -104,7 +120,7 @@ def retrieved_evidence(
         [hit for _, _, hit in ranked],
         k,
         [e.passage for e in pinned],
-        [_folded(p.quote) for p in myth.evidence if _folded(p.quote)],
+        [_folded(p.quote) for p in (*myth.evidence, *myth.other_side) if _folded(p.quote)],
     )
     return [
         Evidence(
@@ -172,12 +188,18 @@ def myth_to_dict(myth: Myth) -> dict:
     }
 
 
+def other_side_to_dict(evidence: Evidence) -> dict:
+    """One passage of "What the other side will say": evidence's shape plus our `note`."""
+    return {**evidence_to_dict(evidence), "note": evidence.note}
+
+
 def evidence_to_dict(evidence: Evidence) -> dict:
     """One piece of evidence, in the shape of a search result plus `pinned` and `quote`."""
     return {
         "id": evidence.passage.id,
         "text": evidence.passage.text,
         "page": evidence.passage.page,
+        "page_end": evidence.passage.page_end,
         "section": evidence.passage.section,
         "pinned": evidence.pinned,
         "quote": evidence.quote,
@@ -186,6 +208,6 @@ def evidence_to_dict(evidence: Evidence) -> dict:
             {"start": s.start, "end": s.end, "kind": s.kind} for s in evidence.highlights
         ],
         "document": document_to_dict(evidence.document),
-        "citation": {"short": evidence.citation.short, "harvard": evidence.citation.harvard},
+        **citation_fields(evidence.citation),
         "url": evidence.url,
     }

@@ -29,10 +29,12 @@ _QUOTES = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"'})
 
 @dataclass(frozen=True)
 class PinnedQuote:
-    """A verbatim phrase from a document that answers a myth."""
+    """A verbatim phrase from a document: evidence that answers a myth or, on the other side,
+    what a supporter of the claim will reply (with `note`, our words on it, one sentence)."""
 
     document_id: str
     quote: str
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class Myth:
     answer: str
     queries: tuple[str, ...]
     evidence: tuple[PinnedQuote, ...]
+    other_side: tuple[PinnedQuote, ...] = ()  # "What the other side will say"
 
 
 @dataclass
@@ -56,6 +59,7 @@ class Evidence:
         highlights: spans into `passage.text`; kind "quote" marks each pinned quote, while
             retrieved passages carry the search's "sentence" and "term" spans.
         score: for retrieved passages, the search score from the query that ranked it best.
+        note: on the other side's quotes, our one-sentence note on it (None elsewhere).
     """
 
     passage: Passage
@@ -66,6 +70,7 @@ class Evidence:
     quote: str | None = None
     highlights: list[Span] = field(default_factory=list)
     score: float | None = None
+    note: str | None = None
 
 
 # -- loading ----------------------------------------------------------------------------------

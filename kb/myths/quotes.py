@@ -68,20 +68,32 @@ def _parse_myth(raw: dict, where: str) -> Myth:
     evidence = raw["evidence"]
     if not isinstance(evidence, list) or not evidence:
         raise CatalogError(f"{where} needs at least one [[myth.evidence]] entry.")
-    pinned = []
-    for entry in evidence:
-        if not isinstance(entry, dict) or not (
-            _is_text(entry.get("document")) and _is_text(entry.get("quote"))
-        ):
-            raise CatalogError(f"{where} has an evidence entry without a document and a quote.")
-        pinned.append(PinnedQuote(entry["document"].strip(), entry["quote"].strip()))
+    other_side = raw.get("other_side", [])
+    if not isinstance(other_side, list):
+        raise CatalogError(f"{where} needs other_side to be [[myth.other_side]] entries.")
     return Myth(
         id=raw["id"],
         claim=raw["claim"].strip(),
         answer=raw["answer"].strip(),
         queries=tuple(q.strip() for q in queries),
-        evidence=tuple(pinned),
+        evidence=_quotes(evidence, f"{where} has an evidence entry"),
+        other_side=_quotes(other_side, f"{where} has an other_side entry"),
     )
+
+
+def _quotes(entries: list, where: str) -> tuple[PinnedQuote, ...]:
+    """[[myth.evidence]] or [[myth.other_side]] entries: document, quote and optional note."""
+    quotes = []
+    for entry in entries:
+        if not isinstance(entry, dict) or not (
+            _is_text(entry.get("document")) and _is_text(entry.get("quote"))
+        ):
+            raise CatalogError(f"{where} without a document and a quote.")
+        note = entry.get("note", "")
+        if not isinstance(note, str):
+            raise CatalogError(f"{where} whose note is not text.")
+        quotes.append(PinnedQuote(entry["document"].strip(), entry["quote"].strip(), note.strip()))
+    return tuple(quotes)
 
 
 def _is_text(value: object) -> bool:
@@ -153,6 +165,11 @@ def check_pinned(myths: Sequence[Myth], store: Store, *, missing_ok: bool = Fals
     folder holding other documents than the corpus, where only present documents are checked).
     """
     pins = [(f"Myth {myth.id!r}", pinned) for myth in myths for pinned in myth.evidence]
+    pins += [
+        (f"Myth {myth.id!r} (the other side's quote)", quoted)
+        for myth in myths
+        for quoted in myth.other_side
+    ]
     return check_quotes(pins, store, missing_ok=missing_ok)
 
 

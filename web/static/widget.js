@@ -64,6 +64,7 @@
     "mark{background:var(--mark);color:inherit;padding:0 1px;border-radius:2px}",
     "li p{margin:0 0 2px}",
     ".cite{color:var(--muted);font-size:14px}",
+    ".source-line{font-size:14px}",
     "cite{font-style:italic}",
     "a{color:var(--link);text-underline-offset:.15em}",
     ".more{margin:8px 0 0;font-size:14px}",
@@ -186,6 +187,13 @@
     if (part.end < chars.length) { parent.appendChild(document.createTextNode(" …")); }
   }
 
+  /* ", p. 4", or ", pp. 9–11" when the page is known only to lie in a range (as kb.citations). */
+  function pagesLabel(page, pageEnd) {
+    if (!page) { return ""; }
+    if (pageEnd && pageEnd !== page) { return ", pp. " + page + "\u2013" + pageEnd; }
+    return ", p. " + page;
+  }
+
   /* A citation whose *title* is between asterisks, with the title in <cite>. */
   function appendCitation(parent, citation) {
     var pieces = String(citation || "").split("*");
@@ -274,6 +282,24 @@
       say(message || "", false);
     }
 
+    /* Links to the originals of the primary sources a passage cites (http(s) only). */
+    function appendSources(item, sources) {
+      (sources || []).forEach(function (source) {
+        var url = String(source.url || "");
+        if (!/^https?:\/\//i.test(url)) { return; }
+        var link = el("a", "source", "The original: " + source.who + " (" + source.year + ")");
+        link.href = url;
+        link.rel = "noopener noreferrer";
+        if (options.newTab) {
+          link.target = "_blank";
+          link.appendChild(el("span", "vh", " (opens in a new tab)"));
+        }
+        var line = el("p", "source-line");
+        line.appendChild(link);
+        item.appendChild(line);
+      });
+    }
+
     function resultItem(hit) {
       var doc = hit.document || {};
       var item = el("li");
@@ -283,11 +309,12 @@
       appendCitation(cite, (hit.citation && hit.citation.short) || doc.title);
       item.appendChild(quote);
       item.appendChild(cite);
+      appendSources(item, hit.sources);
       var path = String(hit.url || "");
       if (path.charAt(0) === "/" && path.charAt(1) !== "/") {
         var link = el("a", "passage", "Read the passage");
         link.href = options.base + path;
-        var where = (doc.title ? " in " + doc.title : "") + (hit.page ? ", p. " + hit.page : "");
+        var where = (doc.title ? " in " + doc.title : "") + pagesLabel(hit.page, hit.page_end);
         link.appendChild(el("span", "vh", where + (options.newTab ? " (opens in a new tab)" : "")));
         openIn(link);
         var line = el("p");

@@ -395,4 +395,3 @@ def test_printed_pages_rules():
     assert printed_pages(["a", "b\n7", "c", "d"], labels, labelled=False) == labels  # one alone
     numbered = ["Cover", "Text\nPage 3", "Text", "Text\n- 5 -"]
     assert printed_pages(numbered, labels, labelled=False) == [None, "3", "4", "5"]
-

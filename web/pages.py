@@ -94,7 +94,11 @@ def _figure_card(query: str) -> dict | None:
 def _hit_view(hit: Hit) -> dict:
     """A hit with the absolute permalink and the text a person copies."""
     absolute = absolute_url(hit.url)
-    return {"hit": hit, "absolute_url": absolute, "copy_text": citation_text(hit.citation, absolute)}
+    return {
+        "hit": hit,
+        "absolute_url": absolute,
+        "copy_text": citation_text(hit.citation, absolute),
+    }
 
 
 @bp.get("/documents/<document_id>")

@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install run index serve test test-fast lint fmt browser-deps bench clean
+.PHONY: install run index serve test test-fast lint fmt browser-deps ocr-deps bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -25,14 +25,22 @@ index: install
 serve: install
 	$(KB) serve --production --host $(HOST) --port $(PORT)
 
-run: index serve
+# OCR is optional for running: without Tesseract a scanned PDF is refused as needing OCR.
+run:
+	@$(MAKE) --no-print-directory ocr-deps || echo "Tesseract could not be installed: OCR of scanned PDFs is off."
+	@$(MAKE) --no-print-directory index serve
 
 # Debian's Chromium and ChromeDriver for the real-browser tests (root on these machines).
 browser-deps:
 	@command -v chromedriver >/dev/null && command -v chromium >/dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
 
-test: install browser-deps
+# Debian's Tesseract for OCR of scanned PDFs (ingest/ocr.py); without it OCR is off.
+ocr-deps:
+	@command -v tesseract >/dev/null && tesseract --list-langs 2>/dev/null | grep -qx eng || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr tesseract-ocr-eng)
+
+test: install browser-deps ocr-deps
 	$(PY) -m pytest
 
 test-fast: install

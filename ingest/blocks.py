@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -44,6 +45,8 @@ class LoadedFile:
     title: str | None = None
     page_count: int | None = None
     definitions: tuple[Definition, ...] = ()  # Sources entries `[^key]: ...`, as written
+    # Pages whose text came from OCR: printed page label -> Tesseract's mean word confidence.
+    ocr_pages: dict[str, float] = field(default_factory=dict)
 
     @property
     def sources(self) -> tuple[Source, ...]:

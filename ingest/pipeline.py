@@ -16,12 +16,14 @@ from collections.abc import Callable
 from collections.abc import Iterable
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import replace
 from pathlib import Path
 
 from ingest.blocks import LoadedFile
 from ingest.limits import VECTORS
 from ingest.limits import Meter
 from ingest.loaders import load_file
+from ingest.ocr import OcrSettings
 from ingest.source_check import source_problems
 from ingest.split import SPLITTER_SETTINGS
 from ingest.split import split_blocks
@@ -102,6 +104,7 @@ class Ingestor:
         files_dir: where originals are kept, named by their sha256.
         max_bytes: refuse files larger than this.
         batch_size: passages embedded per call.
+        ocr: OCR limits for PDF pages with no usable text layer (None: refuse them).
     """
 
     def __init__(
@@ -112,7 +115,9 @@ class Ingestor:
         *,
         max_bytes: int | None = None,
         batch_size: int = 64,
+        ocr: OcrSettings | None = None,
     ) -> None:
+        self.ocr = ocr
         self.store = store
         self.embedder = embedder
         self.files_dir = Path(files_dir)
@@ -168,10 +173,17 @@ class Ingestor:
                     existing.id,
                     existing.meta.title,
                 )
-        loaded = loaded or load_file(path, max_bytes=self.max_bytes)
+        loaded = loaded or load_file(
+            path,
+            max_bytes=self.max_bytes,
+            ocr=self.ocr,
+            on_ocr_page=lambda done, total: on_progress("ocr", done, total),
+        )
         on_progress("read", loaded.page_count or 1, loaded.page_count or 1)
         meta = item.meta or _derived_meta(path, document_id, loaded)
         text, chunks = split_blocks(loaded.blocks)
+        if loaded.ocr_pages:  # passages never cross a page: a page's OCR marks its passages
+            chunks = [replace(c, ocr_confidence=loaded.ocr_pages.get(c.page)) for c in chunks]
         if not chunks:
             raise EmptyDocument(f"{path.name} has no text to index.")
         sentences = [sentence_texts(meta, chunk) for chunk in chunks]

@@ -27,6 +27,7 @@ from ingest.loaders import check_bytes
 from ingest.loaders import load_bytes
 from ingest.loaders import sniff_kind
 from ingest.loaders.sniff import describe_content
+from ingest.ocr import OcrSettings
 from ingest.pipeline import IngestItem
 from ingest.pipeline import Ingestor
 from ingest.pipeline import Outcome
@@ -201,7 +202,9 @@ def check_kind(data: bytes, name: str, max_bytes: int | None) -> str:
     return name
 
 
-def check_content(data: bytes, name: str, max_bytes: int | None) -> tuple[str, LoadedFile]:
+def check_content(
+    data: bytes, name: str, max_bytes: int | None, ocr: OcrSettings | None = None
+) -> tuple[str, LoadedFile]:
     """`check_kind`, then the file read with its loader (its text, within its allowances).
 
     Returns:
@@ -211,7 +214,7 @@ def check_content(data: bytes, name: str, max_bytes: int | None) -> tuple[str, L
         IngestError: a subclass saying why, in one sentence naming the file.
     """
     name = check_kind(data, name, max_bytes)
-    return name, load_bytes(data, name, max_bytes=max_bytes)
+    return name, load_bytes(data, name, max_bytes=max_bytes, ocr=ocr)
 
 
 def prepare(
@@ -222,6 +225,7 @@ def prepare(
     *,
     max_bytes: int | None,
     read: bool = True,
+    ocr: OcrSettings | None = None,
 ) -> Submission:
     """Every check on a file and its (already built) metadata, before anything is stored.
 
@@ -234,6 +238,7 @@ def prepare(
         max_bytes: the size limit.
         read: read the file now (`check_content`); False leaves it to the pipeline, which
             refuses a bad file with the same sentence as its outcome.
+        ocr: OCR limits for scanned PDF pages when reading now (None: no OCR).
 
     Raises:
         DuplicateDocument: the same bytes are stored as another document.
@@ -250,7 +255,7 @@ def prepare(
             existing.meta.title,
         )
     if read:
-        name, loaded = check_content(data, name, max_bytes)
+        name, loaded = check_content(data, name, max_bytes, ocr)
     else:
         name, loaded = check_kind(data, name, max_bytes), None
     return Submission(meta, name, sha256, loaded, len(data))

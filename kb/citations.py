@@ -76,10 +76,17 @@ def cite(document: Document, passage: Passage) -> Citation:
     harvard = reference(document)
     if pages:
         harvard += f" {pages}."
+    if passage.ocr_confidence is not None:
+        # A scanned page read by OCR may misread a figure: whoever quotes it should look.
+        short += f" {OCR_NOTE}"
+        harvard += f" {OCR_NOTE}"
     if sources:
         short = "; ".join(source_short(s) for s in sources) + ", cited in " + short
         harvard = " ".join(source_reference(s) for s in sources) + " Cited in " + harvard
     return Citation(short=short, harvard=harvard, sources=sources)
+
+
+OCR_NOTE = "(text from OCR: check against the original)"
 
 
 def plain_citation(citation: Citation, absolute_url: str) -> str:

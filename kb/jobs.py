@@ -25,7 +25,7 @@ UNFINISHED = ("queued", "running")
 STALE_AFTER_SECONDS = 15 * 60
 _COLUMNS = (
     "id, action, user, file_name, sha256, document_id, title, status, stage, pages, embedded,"
-    " to_embed, passages, outcome, message, pid, host, created_at, updated_at"
+    " to_embed, passages, outcome, message, pid, host, created_at, updated_at, ocr_done, ocr_total"
 )
 DIED = (
     "The server process working on this file stopped before it finished, so nothing was "
@@ -39,7 +39,7 @@ def _now() -> str:
 
 @dataclass(frozen=True)
 class Job:
-    """One upload. status: queued, running, done or failed; stage: read or embed while running;
+    """One upload. status: queued, running, done or failed; stage: ocr, read or embed while running;
     outcome (when done): added, replaced, updated or unchanged."""
 
     id: str
@@ -61,6 +61,8 @@ class Job:
     host: str
     created_at: str
     updated_at: str
+    ocr_done: int = 0  # scanned pages read by OCR so far, of ocr_total
+    ocr_total: int = 0
 
     @property
     def finished(self) -> bool:
@@ -125,9 +127,12 @@ class Jobs:
         self._set(job_id, status="running")
 
     def progress(self, job_id: str, stage: str, done: int, total: int) -> None:
-        """Record a pipeline progress call: ("read", pages, pages) or ("embed", done, total)."""
+        """Record a pipeline progress call: ("ocr", pages done, pages to read), ("read", pages,
+        pages) or ("embed", done, total)."""
         if stage == "read":
             self._set(job_id, stage=stage, pages=total)
+        elif stage == "ocr":
+            self._set(job_id, stage=stage, ocr_done=done, ocr_total=total)
         else:
             self._set(job_id, stage=stage, embedded=done, to_embed=total)
 

@@ -68,6 +68,8 @@ class Chunk:
     token_count: int
     page_end: str | None = None
     source_keys: tuple[str, ...] = ()
+    # Tesseract's mean word confidence (0 to 1) when the text came from OCR; None otherwise.
+    ocr_confidence: float | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,8 @@ class Passage:
     token_count: int
     page_end: str | None = None
     source_keys: tuple[str, ...] = ()
+    # Tesseract's mean word confidence (0 to 1) when the text came from OCR; None otherwise.
+    ocr_confidence: float | None = None
 
 
 @dataclass(frozen=True)

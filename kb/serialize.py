@@ -34,6 +34,7 @@ def passage_to_dict(passage: Passage) -> dict:
         "page_end": passage.page_end,
         "section": passage.section,
         "source_keys": list(passage.source_keys),
+        "ocr_confidence": passage.ocr_confidence,
     }
 
 
@@ -60,4 +61,5 @@ def hit_to_dict(hit: Hit) -> dict:
         "document": document_to_dict(hit.document),
         **citation_fields(hit.citation),
         "url": hit.url,
+        "ocr_confidence": hit.passage.ocr_confidence,
     }

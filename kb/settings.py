@@ -23,6 +23,10 @@ class Settings:
         pause_after_passages: for fault tests only (KB_TEST_PAUSE_AFTER_PASSAGES): a process
             writing a document stops inside its transaction after this many of its passages,
             says so in `<data_dir>/paused` and waits to be killed (kb/pause.py); 0: never.
+        ocr: "auto" (OCR pages with no usable text layer when Tesseract is installed) or
+            "off" (refuse them, saying they need OCR).
+        ocr_max_pages: the most pages of one document that OCR reads.
+        ocr_seconds_per_page: the most time OCR spends on one page.
     """
 
     data_dir: Path
@@ -32,6 +36,9 @@ class Settings:
     max_upload_bytes: int = 50 * 1024 * 1024
     busy_timeout: float = 30.0
     pause_after_passages: int = 0
+    ocr: str = "auto"
+    ocr_max_pages: int = 200
+    ocr_seconds_per_page: float = 60.0
 
     @property
     def db_path(self) -> Path:
@@ -60,7 +67,8 @@ class Settings:
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         """Settings from KB_DATA_DIR, KB_CORPUS_DIR, KB_EMBEDDER (defaults: ./data, ./corpus),
-        KB_HNSW_THRESHOLD, KB_MAX_UPLOAD_BYTES, KB_BUSY_TIMEOUT (seconds) and, for fault
+        KB_HNSW_THRESHOLD, KB_MAX_UPLOAD_BYTES, KB_BUSY_TIMEOUT (seconds), KB_OCR (auto, off),
+        KB_OCR_MAX_PAGES, KB_OCR_SECONDS_PER_PAGE and, for fault
         tests, KB_TEST_PAUSE_AFTER_PASSAGES."""
         env = os.environ if environ is None else environ
         return cls(
@@ -71,4 +79,7 @@ class Settings:
             max_upload_bytes=int(env.get("KB_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)),
             busy_timeout=float(env.get("KB_BUSY_TIMEOUT", 30.0)),
             pause_after_passages=int(env.get("KB_TEST_PAUSE_AFTER_PASSAGES", 0)),
+            ocr=env.get("KB_OCR", "auto"),
+            ocr_max_pages=int(env.get("KB_OCR_MAX_PAGES", 200)),
+            ocr_seconds_per_page=float(env.get("KB_OCR_SECONDS_PER_PAGE", 60.0)),
         )

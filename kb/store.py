@@ -40,7 +40,7 @@ MAX_SENTENCE_VECTORS = (1 << VECTOR_ID_BITS) - 1
 
 _PASSAGE_COLUMNS = (
     "id, document_id, ordinal, text, page, section, char_start, char_end, token_count,"
-    " page_end, source_keys"
+    " page_end, source_keys, ocr_confidence"
 )
 _DOCUMENT_COLUMNS = (
     "d.id, d.title, d.publisher, d.year, d.kind, d.url, d.tags, d.file_path, d.sha256, d.added_at,"
@@ -55,8 +55,13 @@ def _now() -> str:
 
 
 def _passage(row: sqlite3.Row | tuple) -> Passage:
-    *columns, page_end, source_keys = row
-    return Passage(*columns, page_end=page_end, source_keys=tuple(json.loads(source_keys)))
+    *columns, page_end, source_keys, ocr_confidence = row
+    return Passage(
+        *columns,
+        page_end=page_end,
+        source_keys=tuple(json.loads(source_keys)),
+        ocr_confidence=ocr_confidence,
+    )
 
 
 def _document(row: sqlite3.Row | tuple) -> Document:
@@ -314,8 +319,8 @@ class Store:
             for ordinal, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True)):
                 cursor = conn.execute(
                     "INSERT INTO passages (document_id, ordinal, text, page, section, char_start,"
-                    " char_end, token_count, embedding, page_end, source_keys)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    " char_end, token_count, embedding, page_end, source_keys, ocr_confidence)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         meta.id,
                         ordinal,
@@ -328,6 +333,7 @@ class Store:
                         vector.tobytes(),
                         chunk.page_end,
                         json.dumps(list(chunk.source_keys)),
+                        chunk.ocr_confidence,
                     ),
                 )
                 conn.execute(

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from ingest.ocr import OcrSettings
 from kb.audit import AuditLog
 from kb.catalog import KINDS
 from kb.errors import KBError
@@ -26,6 +27,7 @@ def _ingestor(settings: Settings):
         make_model_embedder(settings, ingest=True),
         settings.files_dir,
         max_bytes=settings.max_upload_bytes,
+        ocr=OcrSettings.from_settings(settings),
     )
 
 
@@ -139,6 +141,7 @@ def add(
         file.name,
         meta,
         max_bytes=limit,
+        ocr=OcrSettings.from_settings(settings),
     )
     ingestor = _ingestor(settings)
     outcomes = _report(

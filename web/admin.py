@@ -23,6 +23,7 @@ from flask import request
 from flask import url_for
 
 from ingest.limits import human_size
+from ingest.ocr import OcrSettings
 from ingest.pipeline import Ingestor
 from ingest.service import build_meta
 from ingest.service import prepare
@@ -59,7 +60,11 @@ def init_app(app: Flask) -> None:
     kb = app.extensions["kb"]
     settings = app.config["SETTINGS"]
     ingestor = app.config.get("INGESTOR") or Ingestor(
-        kb.store, kb.embedder, settings.files_dir, max_bytes=settings.max_upload_bytes
+        kb.store,
+        kb.embedder,
+        settings.files_dir,
+        max_bytes=settings.max_upload_bytes,
+        ocr=OcrSettings.from_settings(settings),
     )
     jobs = Jobs(kb.store)
     audit = AuditLog(kb.store)
@@ -239,6 +244,8 @@ def job_summary(job: Job) -> str:
     pages = f"Read {job.pages} page{'s' if job.pages != 1 else ''}"
     if job.stage == "embed":
         return f"{pages}; embedded {job.embedded} of {job.to_embed} passages and sentences."
+    if job.stage == "ocr":
+        return f"OCR page {job.ocr_done} of {job.ocr_total} (scanned pages have no text layer)."
     return f"{pages}; splitting into passages." if job.stage == "read" else "Reading the file."
 
 

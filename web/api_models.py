@@ -67,6 +67,11 @@ class Passage(ApiModel):
     page_end: str | None = Field(description=_PAGE_END)
     section: str = Field(description="The section path, e.g. 'Findings > Savings'.")
     source_keys: list[str] = Field(description="Keys of the document's sources it cites.")
+    ocr_confidence: float | None = Field(
+        None,
+        description="Set when the text came from OCR of a scanned page: Tesseract's mean word "
+        "confidence, 0 to 1 (check the quote against the original). Null otherwise.",
+    )
 
 
 class Source(ApiModel):
@@ -115,6 +120,11 @@ class CitedPassage(ApiModel):
         "empty for a document that is its own source."
     )
     url: str = Field(description="Permalink to the passage in the document reader.")
+    ocr_confidence: float | None = Field(
+        None,
+        description="Set when the text came from OCR of a scanned page: Tesseract's mean word "
+        "confidence, 0 to 1 (check the quote against the original). Null otherwise.",
+    )
 
 
 class Hit(CitedPassage):

@@ -10,6 +10,7 @@ in does not carry them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from ingest.blocks import LoadedFile
@@ -18,6 +19,7 @@ from ingest.loaders.sniff import ZIP_MAGIC
 from ingest.loaders.sniff import describe_content
 from ingest.loaders.sniff import sniff_kind
 from ingest.loaders.text import load_text
+from ingest.ocr import OcrSettings
 from kb.errors import EmptyDocument
 from kb.errors import FileTooLarge
 from kb.errors import IngestError
@@ -48,7 +50,12 @@ _RENAME_TO = {"pdf": ".pdf", "docx": ".docx", "html": ".html"}
 
 
 def load_file(
-    path: Path, max_bytes: int | None = None, *, max_pages: int | None = None
+    path: Path,
+    max_bytes: int | None = None,
+    *,
+    max_pages: int | None = None,
+    ocr: OcrSettings | None = None,
+    on_ocr_page: Callable[[int, int], None] | None = None,
 ) -> LoadedFile:
     """Read a document file into blocks.
 
@@ -57,6 +64,8 @@ def load_file(
         max_bytes: refuse files bigger than this; None for no limit.
         max_pages: refuse PDFs with more pages than this (None: the PDF loader's
             DEFAULT_MAX_PAGES).
+        ocr: OCR limits for PDF pages with no usable text layer (None: no OCR).
+        on_ocr_page: called with (pages done, pages to do) as OCR goes.
 
     Returns:
         The file's blocks, title and page count.
@@ -77,11 +86,19 @@ def load_file(
         data = path.read_bytes()
     except OSError as exc:
         raise IngestError(f"{path.name} could not be read ({exc.strerror or exc}).") from exc
-    return load_bytes(data, path.name, max_bytes=max_bytes, max_pages=max_pages)
+    return load_bytes(
+        data, path.name, max_bytes=max_bytes, max_pages=max_pages, ocr=ocr, on_ocr_page=on_ocr_page
+    )
 
 
 def load_bytes(
-    data: bytes, name: str, *, max_bytes: int | None = None, max_pages: int | None = None
+    data: bytes,
+    name: str,
+    *,
+    max_bytes: int | None = None,
+    max_pages: int | None = None,
+    ocr: OcrSettings | None = None,
+    on_ocr_page: Callable[[int, int], None] | None = None,
 ) -> LoadedFile:
     """Read a document held in memory (an upload) into blocks; the name chooses the loader.
 
@@ -91,6 +108,8 @@ def load_bytes(
         max_bytes: refuse content bigger than this; None for no limit.
         max_pages: refuse PDFs with more pages than this (None: the PDF loader's
             DEFAULT_MAX_PAGES).
+        ocr: OCR limits for PDF pages with no usable text layer (None: no OCR).
+        on_ocr_page: called with (pages done, pages to do) as OCR goes.
 
     Returns:
         The file's blocks, title and page count.
@@ -104,7 +123,11 @@ def load_bytes(
         from ingest.loaders.pdf import load_pdf
 
         loaded = load_pdf(
-            data, name, max_pages=DEFAULT_MAX_PAGES if max_pages is None else max_pages
+            data,
+            name,
+            max_pages=DEFAULT_MAX_PAGES if max_pages is None else max_pages,
+            ocr=ocr,
+            on_ocr_page=on_ocr_page,
         )
     elif kind == "markdown":
         from ingest.loaders.markdown import load_markdown

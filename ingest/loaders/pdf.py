@@ -8,6 +8,7 @@ import re
 import time
 from collections import Counter
 from collections import defaultdict
+from collections.abc import Callable
 
 from pypdf import PasswordType
 from pypdf import PdfReader
@@ -22,6 +23,8 @@ from ingest.limits import PAGE_CONTENT
 from ingest.limits import Meter
 from ingest.loaders.common import SECTION_SEPARATOR
 from ingest.loaders.common import tidy
+from ingest.ocr import OcrSettings
+from ingest.ocr import read_pages
 from kb.errors import CorruptFile
 from kb.errors import EncryptedFile
 from kb.errors import FileTooLarge
@@ -55,6 +58,8 @@ def load_pdf(
     *,
     max_pages: int = DEFAULT_MAX_PAGES,
     max_seconds: float | None = None,
+    ocr: OcrSettings | None = None,
+    on_ocr_page: Callable[[int, int], None] | None = None,
 ) -> LoadedFile:
     """Read a PDF's text layer into paragraph blocks.
 
@@ -64,6 +69,9 @@ def load_pdf(
         max_pages: refuse documents with more pages than this.
         max_seconds: give up reading after this long; by default BASE_SECONDS plus
             SECONDS_PER_PAGE for each page.
+        ocr: read pages with no usable text layer (none, or garbled) by OCR within these
+            limits; None or disabled: such a document is refused as needing OCR.
+        on_ocr_page: called with (pages done, pages to do) as OCR goes.
 
     Returns:
         The blocks, with printed page labels and sections from the outline when it has one.
@@ -72,7 +80,7 @@ def load_pdf(
         CorruptFile, EncryptedFile, FileTooLarge, NoExtractableText.
     """
     try:
-        return _read(data, name, max_pages, max_seconds)
+        return _read(data, name, max_pages, max_seconds, ocr, on_ocr_page)
     except IngestError:
         raise
     except LimitReachedError as exc:  # pypdf's guards: decompression bombs, page-tree bombs
@@ -85,7 +93,14 @@ def load_pdf(
         raise CorruptFile(f"{name} is damaged and cannot be read as a PDF.") from exc
 
 
-def _read(data: bytes, name: str, max_pages: int, max_seconds: float | None) -> LoadedFile:
+def _read(
+    data: bytes,
+    name: str,
+    max_pages: int,
+    max_seconds: float | None,
+    ocr: OcrSettings | None = None,
+    on_ocr_page: Callable[[int, int], None] | None = None,
+) -> LoadedFile:
     started = time.monotonic()
     if b"%%EOF" not in data:
         raise CorruptFile(f"{name} is cut short (it has no end-of-file marker); get a full copy.")
@@ -124,7 +139,14 @@ def _read(data: bytes, name: str, max_pages: int, max_seconds: float | None) -> 
         text = page.extract_text(visitor_operand_before=before_operator) or ""
         characters.spend(len(text))
         texts.append(text)
-    _refuse_garbled(texts, name)
+    ocr_pages: dict[str, float] = {}
+    if ocr is not None and ocr.enabled:
+        unreadable = [i for i, text in enumerate(texts) if _needs_ocr(text)]
+        for index, page in read_pages(data, unreadable, ocr, name, on_ocr_page).items():
+            texts[index] = page.text
+            ocr_pages[labels[index]] = page.confidence
+    else:
+        _refuse_garbled(texts, name)
     blocks: list[Block] = []
     section = ""
     pages = printed_pages(texts, labels, _has_page_labels(reader))
@@ -133,8 +155,19 @@ def _read(data: bytes, name: str, max_pages: int, max_seconds: float | None) -> 
         section, placed = _place(paragraphs, section, starts.get(index, []))
         blocks.extend(Block(text, pages[index], where) for where, text in placed)
     if not blocks:
+        if ocr_pages:
+            raise NoExtractableText(f"{name} has no text, even by OCR.")
         raise NoExtractableText(f"{name} has no extractable text; it needs OCR.")
-    return LoadedFile(blocks=blocks, title=_title(reader), page_count=count)
+    return LoadedFile(blocks=blocks, title=_title(reader), page_count=count, ocr_pages=ocr_pages)
+
+
+# A page with fewer characters than this in its text layer is a scan (a page number at most).
+_SCANNED_CHARS = 20
+
+
+def _needs_ocr(text: str) -> bool:
+    """No text layer to speak of, or one that is garbage."""
+    return len(text.strip()) < _SCANNED_CHARS or quality(text).garbled
 
 
 def _has_page_labels(reader: PdfReader) -> bool:

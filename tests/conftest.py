@@ -133,9 +133,18 @@ def embedder():
     return HashingEmbedder()
 
 
+@pytest.fixture(autouse=True)
+def no_ocr_unless_asked(monkeypatch):
+    """OCR off (KB_OCR=off) so a test's outcome does not depend on whether Tesseract is
+    installed; tests/test_ocr.py turns it on."""
+    monkeypatch.setenv("KB_OCR", "off")
+
+
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", corpus_dir=ROOT / "corpus", embedder="hashing")
+    return Settings(
+        data_dir=tmp_path / "data", corpus_dir=ROOT / "corpus", embedder="hashing", ocr="off"
+    )
 
 
 @pytest.fixture

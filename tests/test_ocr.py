@@ -39,7 +39,8 @@ PAGES = [
 
 
 @pytest.fixture(autouse=True)
-def tesseract():
+def tesseract(monkeypatch):
+    monkeypatch.setenv("KB_OCR", "auto")
     if not available():
         if os.environ.get("CI"):
             pytest.fail("Tesseract (tesseract-ocr, tesseract-ocr-eng) is not installed.")

@@ -1,4 +1,10 @@
-"""Retrieval evaluation: Recall@k and MRR over queries with known answer phrases."""
+"""Retrieval evaluation: Recall@k and MRR over queries with known answer phrases, and how often
+the "no close match" flag is right.
+
+A query file holds one JSON object a line: `{"q": ..., "any": [phrases]}` for a question the
+corpus answers (optionally `"doc"`: the document it is about), or `{"q": ..., "none": true}` for
+one it cannot answer (off-topic), which counts only towards the flag rates.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +20,9 @@ from kb.search import KnowledgeBase
 @dataclass(frozen=True)
 class EvalQuery:
     q: str
-    any: tuple[str, ...]
+    any: tuple[str, ...] = ()
+    none: bool = False  # off-topic: nothing in the corpus answers it
+    doc: str | None = None
 
 
 @dataclass(frozen=True)
@@ -25,8 +33,20 @@ class ModeScores:
     misses: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class FlagRates:
+    """How the default search's `match` level falls on answerable and off-topic queries."""
+
+    answerable: int
+    off_topic: int
+    answerable_none: float  # answerable queries wrongly flagged "none" (want <= 2%)
+    answerable_weak: float
+    off_topic_none: float  # off-topic queries rightly flagged "none" (want >= 90%)
+    wrong: tuple[str, ...]
+
+
 def load_queries(path: Path) -> list[EvalQuery]:
-    """Read `{"q": ..., "any": [...]}` lines; raises KBError naming a bad line."""
+    """Read the query lines; raises KBError naming a bad line."""
     queries = []
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
@@ -37,9 +57,17 @@ def load_queries(path: Path) -> list[EvalQuery]:
             continue
         try:
             row = json.loads(line)
-            queries.append(EvalQuery(row["q"], tuple(row["any"])))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise KBError(f"Line {number} of {path} is not a {{q, any}} JSON object.") from exc
+            if row.get("none") is True:
+                queries.append(EvalQuery(row["q"], none=True))
+            else:
+                phrases = row["any"]
+                if isinstance(phrases, str) or not phrases:
+                    raise TypeError("any must be a non-empty list")
+                queries.append(EvalQuery(row["q"], tuple(phrases), doc=row.get("doc")))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise KBError(
+                f'Line {number} of {path} is neither {{"q", "any"}} nor {{"q", "none": true}}.'
+            ) from exc
     if not queries:
         raise KBError(f"{path} holds no queries.")
     return queries
@@ -62,22 +90,47 @@ def first_hit_rank(texts: list[str], phrases: tuple[str, ...]) -> int | None:
 def evaluate(
     kb: KnowledgeBase, queries: list[EvalQuery], k: int = 10, cutoffs=(1, 5, 10)
 ) -> list[ModeScores]:
-    """Scores for each search mode, side by side."""
+    """Scores for each search mode, side by side, over the answerable queries."""
+    answerable = [q for q in queries if not q.none]
     results = []
     for mode in MODES:
         ranks = []
         misses = []
-        for query in queries:
+        for query in answerable:
             hits = kb.search(query.q, k=k, mode=mode)
             rank = first_hit_rank([h.passage.text for h in hits], query.any)
             ranks.append(rank)
             if rank != 1:
                 misses.append(f"{query.q} (rank {rank or '-'})")
-        n = len(queries)
+        n = max(len(answerable), 1)
         recall = {c: sum(1 for r in ranks if r is not None and r <= c) / n for c in cutoffs}
         mrr = sum(1 / r for r in ranks if r is not None) / n
         results.append(ModeScores(mode, recall, mrr, tuple(misses)))
     return results
+
+
+def flag_rates(kb: KnowledgeBase, queries: list[EvalQuery]) -> FlagRates:
+    """How often the default search says "none" for off-topic and for answerable queries."""
+    levels = {"answerable": [], "off_topic": []}
+    wrong = []
+    for query in queries:
+        match = kb.find(query.q, k=5).match
+        levels["off_topic" if query.none else "answerable"].append(match)
+        if (match == "none") != query.none:
+            wrong.append(f"{query.q} ({match})")
+    answerable, off_topic = levels["answerable"], levels["off_topic"]
+
+    def share(items: list[str], level: str) -> float:
+        return sum(1 for m in items if m == level) / len(items) if items else 0.0
+
+    return FlagRates(
+        answerable=len(answerable),
+        off_topic=len(off_topic),
+        answerable_none=share(answerable, "none"),
+        answerable_weak=share(answerable, "weak"),
+        off_topic_none=share(off_topic, "none"),
+        wrong=tuple(wrong),
+    )
 
 
 def format_table(scores: list[ModeScores]) -> str:
@@ -90,3 +143,14 @@ def format_table(scores: list[ModeScores]) -> str:
         for s in scores
     ]
     return "\n".join([head, rule, *rows])
+
+
+def format_flags(rates: FlagRates) -> str:
+    """One line on the "no close match" flag."""
+    parts = [
+        f'answerable flagged "none": {rates.answerable_none:.1%} of {rates.answerable}'
+        f' ("weak": {rates.answerable_weak:.1%})'
+    ]
+    if rates.off_topic:
+        parts.append(f'off-topic flagged "none": {rates.off_topic_none:.1%} of {rates.off_topic}')
+    return "; ".join(parts)

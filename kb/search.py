@@ -7,8 +7,10 @@ each hit carries its highlights and citations.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +20,12 @@ from kb.citations import permalink
 from kb.embedder import Embedder
 from kb.embedder import QueryCache
 from kb.errors import QueryError
+from kb.figure_questions import asked_figures
+from kb.figure_questions import states_figure
 from kb.highlight import highlight
 from kb.index import DEFAULT_HNSW_THRESHOLD
 from kb.index import VectorIndex
+from kb.matching import match_level
 from kb.models import Hit
 from kb.models import Passage
 from kb.models import SearchFilters
@@ -32,6 +37,7 @@ from kb.store import Store
 from kb.store import document_filter_sql
 
 MODES = ("hybrid", "semantic", "keyword")
+_WORD = re.compile(r"\w+")
 MAX_K = 50
 
 
@@ -49,6 +55,39 @@ class SearchSettings:
     rrf_k: int = 10
     semantic_weight: float = 1.0
     keyword_weight: float = 1.75
+    # "No close match": the best cosine between the query and any passage or sentence vector
+    # (within the filters) below `none_below` says nothing answers; below `good_from`, "weak".
+    none_below: float = 0.40
+    good_from: float = 0.5
+    # A figure-asking query ("how much", "what share", "when") multiplies the fused score of a
+    # passage stating a figure of the asked kind by 1 + figure_boost.
+    figure_boost: float = 0.2
+    # Score fusion on top of rank fusion: each candidate adds cosine_weight times its cosine
+    # to the query (the best of its own and its sentences' vectors).
+    cosine_weight: float = 0.15
+    # Diversity: at most `per_document` of the first `diverse_top` hits from one document,
+    # unless the search is filtered to one document.
+    per_document: int = 2
+    diverse_top: int = 5
+    # ... unless that share of the best 2 * diverse_top candidates comes from one document (the
+    # query is about it, as if filtered to it); 0 caps always.
+    focus_share: float = 0.7
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The hits of one search and how closely the best of them matches the query.
+
+    Attributes:
+        hits: best first.
+        match: "good", "weak" or "none" (nothing in the corpus is close; the hits are only the
+            nearest passages).
+        similarity: the best cosine between the query and any vector searched.
+    """
+
+    hits: list[Hit]
+    match: str
+    similarity: float
 
 
 class KnowledgeBase:
@@ -94,7 +133,18 @@ class KnowledgeBase:
         filters: SearchFilters | None = None,
         mode: str = "hybrid",
     ) -> list[Hit]:
-        """The k best passages for a query, with highlights and citations.
+        """The k best passages for a query (see find), without the match level."""
+        return self.find(query, k, filters, mode).hits
+
+    def find(
+        self,
+        query: str,
+        k: int = 10,
+        filters: SearchFilters | None = None,
+        mode: str = "hybrid",
+    ) -> SearchResult:
+        """The k best passages for a query, with highlights and citations, and whether any
+        passage is a close match.
 
         Args:
             query: any text; raises QueryError when empty or too long.
@@ -103,7 +153,7 @@ class KnowledgeBase:
             mode: "hybrid" (default), "semantic" or "keyword".
 
         Returns:
-            Hits, best first.
+            The hits, best first, and the match level.
         """
         query = clean_query(query)
         if not 1 <= k <= MAX_K:
@@ -116,22 +166,68 @@ class KnowledgeBase:
         terms = query_terms(query)
         n = max(self.settings.candidates, k * 3)
         rankings: dict[str, list[int]] = {}
+        # The semantic ranking also measures how close the corpus comes, in every mode.
+        nearest = self._semantic(query, n, filters)
         if mode in ("hybrid", "semantic"):
-            rankings["semantic"] = self._semantic(query, n, filters)
+            rankings["semantic"] = [pid for pid, _ in nearest]
         if mode in ("hybrid", "keyword"):
             rankings["keyword"] = self._keyword(terms, n, filters)
-        fused = self._fuse(rankings)
-        passages = self.store.passages_by_id([pid for pid, _ in fused])
+        # The stages beyond rank fusion belong to the default (hybrid) search; the single modes
+        # stay one signal each, to compare against.
+        fused = self._fuse(rankings, dict(nearest) if mode == "hybrid" else {})
+        passages = self.store.passages_by_id(
+            list({pid for pid, _ in fused} | {p for p, _ in nearest})
+        )
+        similarity = next(
+            (
+                cosine
+                for pid, cosine in nearest
+                if pid in passages and not is_reference_section(passages[pid].section)
+            ),
+            0.0,
+        )
         # A passage that another process replaced since the index was read is gone: skip it.
         ranked = [
             (passages[pid], score)
             for pid, score in fused
             if pid in passages and not is_reference_section(passages[pid].section)
         ]
-        chosen = collapse_overlaps(ranked, k)
-        return self._hits(chosen, terms, rankings)
+        if mode == "hybrid":
+            ranked = self._prefer_figures(query, ranked)
+        per_document = self.settings.per_document
+        if len(filters.documents) == 1 or self._about_one_document(ranked):
+            per_document = 0
+        chosen = collapse_overlaps(ranked, k, per_document, self.settings.diverse_top)
+        hits = self._hits(chosen, terms, rankings)
+        level = match_level(similarity, self.settings.none_below, self.settings.good_from)
+        return SearchResult(hits, level, round(similarity, 4))
 
-    def _semantic(self, query: str, n: int, filters: SearchFilters) -> list[int]:
+    def _about_one_document(self, ranked: list[tuple[Passage, float]]) -> bool:
+        """Whether the search itself says the query is about one document: that document
+        holds at least `focus_share` of the best 2 * diverse_top candidates."""
+        if not self.settings.focus_share:
+            return False
+        window = [passage.document_id for passage, _ in ranked[: 2 * self.settings.diverse_top]]
+        if not window:
+            return False
+        top = max(set(window), key=window.count)
+        return window.count(top) >= self.settings.focus_share * len(window)
+
+    def _prefer_figures(
+        self, query: str, ranked: list[tuple[Passage, float]]
+    ) -> list[tuple[Passage, float]]:
+        """Move passages stating the asked kind of figure up (see kb.figure_questions)."""
+        kinds = asked_figures(query)
+        if not kinds or not self.settings.figure_boost:
+            return ranked
+        factor = 1.0 + self.settings.figure_boost
+        boosted = [
+            (passage, score * factor if states_figure(passage.text, kinds) else score)
+            for passage, score in ranked
+        ]
+        return sorted(boosted, key=lambda item: (-item[1], item[0].id))
+
+    def _semantic(self, query: str, n: int, filters: SearchFilters) -> list[tuple[int, float]]:
         vector = self.queries.embed_query(query)
         allowed = None
         if not filters.is_empty():
@@ -142,7 +238,7 @@ class KnowledgeBase:
                 year_from=filters.year_from,
                 year_to=filters.year_to,
             )
-        return [pid for pid, _ in self.index.search(vector, n, allowed)]
+        return self.index.search(vector, n, allowed)
 
     def _keyword(self, terms: list[str], n: int, filters: SearchFilters) -> list[int]:
         match = fts_match(terms)
@@ -153,8 +249,11 @@ class KnowledgeBase:
         )
         return [pid for pid, _ in self.store.keyword_search(match, n, where, params)]
 
-    def _fuse(self, rankings: dict[str, list[int]]) -> list[tuple[int, float]]:
-        """Reciprocal rank fusion: each mode adds weight / (rrf_k + rank)."""
+    def _fuse(
+        self, rankings: dict[str, list[int]], cosines: dict[int, float]
+    ) -> list[tuple[int, float]]:
+        """Reciprocal rank fusion: each mode adds weight / (rrf_k + rank); then each candidate
+        adds cosine_weight times its cosine (the lowest one seen when it has none)."""
         weights = {
             "semantic": self.settings.semantic_weight,
             "keyword": self.settings.keyword_weight,
@@ -163,6 +262,10 @@ class KnowledgeBase:
         for mode, ids in rankings.items():
             for rank, pid in enumerate(ids, start=1):
                 scores[pid] = scores.get(pid, 0.0) + weights[mode] / (self.settings.rrf_k + rank)
+        if self.settings.cosine_weight and cosines:
+            floor = min(cosines.values())
+            for pid in scores:
+                scores[pid] += self.settings.cosine_weight * cosines.get(pid, floor)
         return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
 
     def _hits(
@@ -201,26 +304,74 @@ class KnowledgeBase:
 
 
 def collapse_overlaps(
-    ranked: list[tuple[Passage, float]], k: int, min_overlap: float = 0.5
+    ranked: list[tuple[Passage, float]],
+    k: int,
+    per_document: int = 2,
+    diverse_top: int = 5,
+    min_overlap: float = 0.5,
 ) -> list[tuple[Passage, float]]:
-    """Keep the best of near-duplicate passages (see near_duplicate) until k are kept."""
-    kept: list[tuple[Passage, float]] = []
+    """Keep the best of near-duplicate passages (see near_duplicate) until k are kept.
+
+    With per_document > 0, no more than that many of the first `diverse_top` kept passages come
+    from one document: the others wait and follow in their order after the top.
+    """
+    top: list[tuple[Passage, float]] = []
+    rest: list[tuple[Passage, float]] = []
+    window = min(diverse_top, k) if per_document else k
+    per_doc: dict[str, int] = {}
     for passage, score in ranked:
-        if any(near_duplicate(passage, other, min_overlap) for other, _ in kept):
+        if any(near_duplicate(passage, other, min_overlap) for other, _ in top + rest):
             continue
-        kept.append((passage, score))
-        if len(kept) == k:
+        if len(top) < window and (
+            not per_document or per_doc.get(passage.document_id, 0) < per_document
+        ):
+            top.append((passage, score))
+            per_doc[passage.document_id] = per_doc.get(passage.document_id, 0) + 1
+        else:
+            rest.append((passage, score))
+        if len(top) == window and len(top) + len(rest) >= k:
             break
-    return kept
+    return (top + rest)[:k]
 
 
 def near_duplicate(a: Passage, b: Passage, min_overlap: float = 0.5) -> bool:
-    """The same passage, the same text, or mostly the same characters of one document (the
-    splitter's overlap makes neighbouring passages share a sentence)."""
-    if a.id == b.id or " ".join(a.text.lower().split()) == " ".join(b.text.lower().split()):
+    """The same passage, mostly the same words (in any two documents: a case study quoting a
+    report), or mostly the same characters of one document (the splitter's overlap makes
+    neighbouring passages share a sentence)."""
+    if a.id == b.id or same_words(a.text, b.text):
         return True
     if a.document_id != b.document_id:
         return False
     shared = min(a.char_end, b.char_end) - max(a.char_start, b.char_start)
     shorter = min(a.char_end - a.char_start, b.char_end - b.char_start)
     return shorter > 0 and shared / shorter >= min_overlap
+
+
+# Two passages of which most word triples (of the shorter) recur in the other say the same thing
+# in the same words. Short texts are compared whole: a triple or two is no evidence.
+SAME_WORDS_SHARE = 0.8
+_MIN_SHINGLED_WORDS = 8
+
+
+def same_words(a: str, b: str) -> bool:
+    """Whether two texts are the same words, allowing small edits in longer ones."""
+    if a == b:
+        return True
+    words_a, words_b = _words(a), _words(b)
+    if words_a == words_b:
+        return True
+    if min(len(words_a), len(words_b)) < _MIN_SHINGLED_WORDS:
+        return False
+    shingles_a, shingles_b = _shingles(words_a), _shingles(words_b)
+    shared = len(shingles_a & shingles_b)
+    return shared >= SAME_WORDS_SHARE * min(len(shingles_a), len(shingles_b))
+
+
+@lru_cache(maxsize=4096)
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(_WORD.findall(text.lower()))
+
+
+@lru_cache(maxsize=4096)
+def _shingles(words: tuple[str, ...]) -> frozenset[tuple[str, ...]]:
+    return frozenset(zip(words, words[1:], words[2:], strict=False))

@@ -288,3 +288,14 @@ def test_add_and_remove_from_the_command_line_are_audited(kb_run, tmp_path):
     entries = AuditLog(Store(kb_run.data / "kb.sqlite3")).entries()
     assert [(e.action, e.document_id) for e in entries] == [("remove", "a-note"), ("add", "a-note")]
     assert all(e.user.startswith("command line") for e in entries)
+
+
+def test_search_says_when_nothing_matches_closely(kb_run):
+    import json
+
+    kb_run("ingest")
+    printed = kb_run("search", "recipe for chicken curry", "-k", "2").output
+    assert printed.startswith("No close match.")
+    assert "1." in printed  # the nearest passages follow
+    data = json.loads(kb_run("search", "recipe for chicken curry", "--json").output)
+    assert data["match"] == "none" and data["results"]

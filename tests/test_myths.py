@@ -268,7 +268,21 @@ def test_retrieved_evidence_leaves_out_passages_holding_a_pinned_quote(kb):
 
 
 BIG = "big"
-RELEVANT = "Back office savings from sharing were small in case {}."
+# Each in its own words: passages in the same words count once (kb.search.same_words).
+_TAILS = {
+    0: "payroll teams merged in Renfrew last year",
+    1: "finance staff moved to Paisley under the plan",
+    2: "revenues and benefits joined the centre later",
+    3: "the computer contract ended early with costs",
+    4: "human resources stayed local after the vote",
+    5: "procurement was shared through a joint committee",
+    "A": "the audit office counted them carefully each year",
+    "B": "the union survey asked members about workloads",
+}
+
+
+def relevant(key) -> str:
+    return f"Back office savings from sharing were small: {_TAILS[key]}."
 
 
 @pytest.fixture
@@ -279,12 +293,12 @@ def spread_kb(store, embedder, settings) -> KnowledgeBase:
         return DocumentMeta(doc_id, f"Document {doc_id}", "Publisher", 2020, "case-study")
 
     corpus = [
-        (meta(BIG), [(RELEVANT.format(n), None, "Findings") for n in range(6)]),
+        (meta(BIG), [(relevant(n), None, "Findings") for n in range(6)]),
         (
             meta("small"),
             [
-                (RELEVANT.format("A"), None, "Findings"),
-                (RELEVANT.format("B"), None, "Findings"),
+                (relevant("A"), None, "Findings"),
+                (relevant("B"), None, "Findings"),
                 ("Back office savings from sharing, a list of links.", None, "Sources"),
                 ("Kind: case study · Tags: back office, savings, sharing", None, ""),
             ],

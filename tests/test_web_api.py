@@ -48,8 +48,8 @@ def result_documents(body: dict) -> set[str]:
 
 def test_search_returns_cited_hits(client, kb):
     body = get_json(client, "/api/search?q=" + QUERY)
-    # myth: see test_web_myths; figure: test_figures
-    assert set(body) == {"query", "results", "took_ms", "myth", "figure"}
+    # myth: see test_web_myths; figure: test_figures; match: test_search_says_when_nothing...
+    assert set(body) == {"query", "match", "results", "took_ms", "myth", "figure"}
     assert body["query"] == QUERY and isinstance(body["took_ms"], int | float)
     assert body["results"] == [hit_to_dict(h) for h in kb.search(QUERY, k=10)]
     top = next(hit for hit in body["results"] if "1.8%" in hit["text"])
@@ -235,7 +235,7 @@ def test_unexpected_error_is_json_500_without_details(client, kb, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(kb, "search", broken)
+    monkeypatch.setattr(kb, "find", broken)
     message = assert_error(client.get("/api/search?q=x"), 500)
     assert "secret" not in message
 
@@ -295,7 +295,7 @@ def test_a_status_missing_from_the_description_fails_in_tests(client, kb, monkey
     def conflict(*args, **kwargs):
         raise Conflict("Already there.")
 
-    monkeypatch.setattr(kb, "search", conflict)
+    monkeypatch.setattr(kb, "find", conflict)
     with pytest.raises(ResponseDrift, match="409"):
         client.get("/api/search?q=x")
 
@@ -325,3 +325,10 @@ def test_security_headers_on_api(client, url):
     assert "default-src 'self'" in headers["Content-Security-Policy"]
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+
+
+def test_search_says_when_nothing_matches_closely(client):
+    off_topic = get_json(client, "/api/search?q=recipe for chicken curry&k=3")
+    assert off_topic["match"] == "none" and off_topic["results"]  # the nearest, still shown
+    answered = get_json(client, "/api/search?q=Tayside joint committee of councillors")
+    assert answered["match"] == "good"

@@ -357,7 +357,7 @@ def test_unexpected_error_is_a_plain_500_page(client, kb, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(kb, "search", broken)
+    monkeypatch.setattr(kb, "find", broken)
     html = page(client, "/?q=savings", status=500)
     assert "secret internals" not in html and "Traceback" not in html
 
@@ -461,3 +461,12 @@ def test_kb_serve_dev_server_and_debug_flag(kb, settings, monkeypatch):
     assert runs[-1]["debug"] is True
     result = CliRunner().invoke(cli, [*args, "--debug", "--production"])
     assert result.exit_code == 2 and "cannot be used together" in result.output
+
+
+def test_the_page_says_no_close_match_above_the_nearest_passages(client):
+    html = client.get("/?q=recipe+for+chicken+curry").get_data(as_text=True)
+    notice = html.index('id="match-notice"')
+    assert "No close match." in html[notice : notice + 300]
+    assert notice < html.index("The nearest") < html.index('class="hit"')
+    answered = client.get("/?q=Tayside+joint+committee+of+councillors").get_data(as_text=True)
+    assert "No close match" not in answered

@@ -505,3 +505,16 @@ def test_a_search_goes_ahead_uncounted_while_a_writer_holds_the_database(kb, set
         writer.close()
     assert client.get("/api/search?q=savings").status_code == 200
     assert client.get("/api/search?q=savings").status_code == 429
+
+
+def test_embed_says_no_close_match_above_the_results(client):
+    html = client.get("/embed?q=recipe+for+chicken+curry").get_data(as_text=True)
+    assert "No close match." in html
+    assert html.index("No close match.") < html.index('class="results"')
+    answered = client.get("/embed?q=Tayside+joint+committee+of+councillors")
+    assert "No close match" not in answered.get_data(as_text=True)
+
+
+def test_widget_script_shows_the_match_notice_with_text_nodes(client):
+    script = client.get("/widget.js").get_data(as_text=True)
+    assert "body.match" in script and '"No close match"' in script

@@ -52,13 +52,14 @@ def search():
         default_k=config["DEFAULT_K"],
     )
     started = perf_counter()
-    hits = current_kb().search(wanted.query, k=wanted.k, filters=wanted.filters, mode=wanted.mode)
+    found = current_kb().find(wanted.query, k=wanted.k, filters=wanted.filters, mode=wanted.mode)
     took_ms = round((perf_counter() - started) * 1000, 1)
-    results = [hit_to_dict(h) for h in hits]
+    results = [hit_to_dict(h) for h in found.hits]
     myth = match_to_dict(match_query(wanted.query))  # the myth the query is close to, or None
     figure = figure_match_to_dict(match_figure(wanted.query))  # the figure it is about, or None
     return {
         "query": wanted.query,
+        "match": found.match,
         "results": results,
         "took_ms": took_ms,
         "myth": myth,

@@ -152,6 +152,11 @@ class FigureMatch(ApiModel):
 
 class SearchResponse(ApiModel):
     query: str
+    match: Literal["good", "weak", "none"] = Field(
+        description='How closely the best passage matches the query. "none": nothing in the '
+        "evidence answers it closely and the results are only the nearest passages (say so to "
+        'the reader, as the search page and widget do: "No close match"); "weak": check them.'
+    )
     results: list[Hit] = Field(description="Best first.")
     took_ms: float
     myth: MythMatch | None = Field(description="The myth the query is close to, if any.")

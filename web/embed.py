@@ -18,6 +18,7 @@ from flask import send_file
 from werkzeug.datastructures import MultiDict
 
 from kb.errors import QueryError
+from kb.matching import MATCH_NOTICES
 from kb.models import Hit
 from kb.models import Span
 from web.extensions import current_kb
@@ -64,10 +65,12 @@ def embed():
             require_query=False,
         )
         if wanted.query:
-            hits = current_kb().search(
+            found = current_kb().find(
                 wanted.query, k=wanted.k, filters=wanted.filters, mode=wanted.mode
             )
-            results = [_result(hit) for hit in hits]
+            results = [_result(hit) for hit in found.hits]
+            context["match"] = found.match
+            context["match_notice"] = MATCH_NOTICES.get(found.match)
     except QueryError as exc:
         status = 400
         context["error"] = str(exc)

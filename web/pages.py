@@ -16,6 +16,7 @@ from kb.citations import cite
 from kb.citations import permalink
 from kb.citations import reference
 from kb.errors import QueryError
+from kb.matching import MATCH_NOTICES
 from kb.models import Document
 from kb.models import Hit
 from kb.models import SearchFilters
@@ -69,12 +70,14 @@ def _results(wanted: SearchRequest, library: list[Document]) -> dict:
         return {**base, "facets": facets, "facet_basis": "library"}
     kb = current_kb()
     started = perf_counter()
-    hits = kb.search(wanted.query, k=wanted.k, filters=wanted.filters, mode=wanted.mode)
+    found = kb.find(wanted.query, k=wanted.k, filters=wanted.filters, mode=wanted.mode)
     took_ms = round((perf_counter() - started) * 1000, 1)
     wider = kb.search(wanted.query, k=current_app.config["MAX_K"], mode=wanted.mode)
     return {
         **base,
-        "hits": [_hit_view(hit) for hit in hits],
+        "hits": [_hit_view(hit) for hit in found.hits],
+        "match": found.match,
+        "match_notice": MATCH_NOTICES.get(found.match),
         "took_ms": took_ms,
         "facets": facets_from_hits(wider, library, wanted.filters),
         "facet_basis": "results",

@@ -26,6 +26,12 @@
   var MAX_K = 50;
   var MAX_CHARS = 500;
   var EXCERPT_CHARS = 240;
+  // The same words as kb/matching.py's MATCH_NOTICES (the search page and `kb search`).
+  var MATCH_NOTICES = {
+    none: ["No close match", "Nothing in the evidence answers this closely. The nearest " +
+      "passages are below; they may be about something else."],
+    weak: ["Only a weak match", "Check that these passages answer your question."]
+  };
 
   var script = document.currentScript || document.querySelector("script[src*='widget.js']");
   var scriptBase = "";
@@ -58,6 +64,8 @@
     "outline-offset:2px;box-shadow:0 0 0 5px var(--ink)}",
     ".status{margin:8px 0 0;color:var(--muted);font-size:14px;min-height:1.5em}",
     ".status.error{color:var(--error);font-weight:600}",
+    ".match{margin:8px 0 0;padding:6px 10px;border:2px solid var(--error);border-left-width:6px}",
+    ".match.weak{border-color:var(--brand)}",
     "ol{list-style:none;margin:4px 0 0;padding:0}",
     "li{border-top:1px solid var(--line);padding:10px 0}",
     "blockquote{margin:0 0 4px;padding:0;quotes:none}",
@@ -240,6 +248,9 @@
     var status = el("p", "status");
     status.setAttribute("role", "status");
     status.setAttribute("aria-live", "polite");
+    // "No close match" / "Only a weak match" (the API's `match`), worded as on the search page.
+    var notice = el("p", "match");
+    notice.hidden = true;
     var list = el("ol");
     list.setAttribute("aria-label", "Results");
     list.hidden = true;
@@ -255,6 +266,7 @@
     form.appendChild(hint);
     box.appendChild(form);
     box.appendChild(status);
+    box.appendChild(notice);
     box.appendChild(list);
     box.appendChild(more);
     root.appendChild(box);
@@ -278,6 +290,7 @@
       shownQuery = null;
       list.textContent = "";
       list.hidden = true;
+      notice.hidden = true;
       more.hidden = true;
       say(message || "", false);
     }
@@ -333,7 +346,18 @@
       return item;
     }
 
-    function show(query, hits) {
+    function showMatch(match, hasHits) {
+      var words = MATCH_NOTICES[match];
+      notice.textContent = "";
+      notice.hidden = !(words && hasHits);
+      if (notice.hidden) { return; }
+      notice.className = "match " + match;
+      notice.appendChild(el("strong", null, words[0] + "."));
+      notice.appendChild(document.createTextNode(" " + words[1]));
+    }
+
+    function show(query, hits, match) {
+      showMatch(match, hits.length > 0);
       list.textContent = "";
       hits.forEach(function (hit) { list.appendChild(resultItem(hit)); });
       list.hidden = hits.length === 0;
@@ -375,12 +399,13 @@
           return body;
         });
       }).then(function (body) {
-        if (mine === sequence) { show(query, body.results || []); }
+        if (mine === sequence) { show(query, body.results || [], body.match); }
       }).catch(function (error) {
         if (mine !== sequence || error.name === "AbortError") { return; }
         shownQuery = null;
         list.textContent = "";
         list.hidden = true;
+        notice.hidden = true;
         more.hidden = true;
         say(error.fromServer ? error.message
           : "The evidence search could not be reached; please try again later.", true);

@@ -1,0 +1,47 @@
+"""Questions that ask for a figure, and passages that state one of the asked kind.
+
+"How much did Inverclyde pay PwC?" wants a sum of money, "what share of ..." a percentage,
+"how many ..." a count, "when ..." a date. A passage that states a figure of that kind usually
+answers better than one that only discusses the topic, so search gives it a small preference
+(SearchSettings.figure_boost; measured in docs/evaluation.md).
+"""
+
+from __future__ import annotations
+
+import re
+
+_MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
+
+# What a question asks for: checked on the lower-cased query.
+_ASKS = {
+    "percent": re.compile(r"\b(percentage|per ?cent|proportion|fraction|what share|how much of)\b"),
+    "money": re.compile(
+        r"\b(how much|what (did|does|do|was|were|would) .*\b(cost|save|saved|pay|paid|worth)|"
+        r"how big|what return|what savings|what budget|turnover)\b"
+    ),
+    "count": re.compile(r"\b(how many|what number of|how big|how old)\b"),
+    "date": re.compile(r"\b(when|what year|what date|how old)\b"),
+}
+
+# What a passage states: checked on its text.
+_STATES = {
+    "percent": re.compile(r"\d\s?%|\bper ?cent\b"),
+    "money": re.compile(r"£\s?\d|\$\s?\d|€\s?\d|\b\d[\d,.]*\s?(bn|m|k|billion|million)\b"),
+    "count": re.compile(
+        r"\b\d[\d,]*\b|\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+        r"dozen|hundred|thousand)\b",
+        re.IGNORECASE,
+    ),
+    "date": re.compile(rf"\b(1[89]\d\d|20\d\d)\b|\b\d{{1,2}} ({_MONTHS})\b", re.IGNORECASE),
+}
+
+
+def asked_figures(query: str) -> frozenset[str]:
+    """The kinds of figure a query asks for ("money", "percent", "count", "date"); often none."""
+    text = " ".join(query.lower().split())
+    return frozenset(kind for kind, pattern in _ASKS.items() if pattern.search(text))
+
+
+def states_figure(text: str, kinds: frozenset[str]) -> bool:
+    """Whether a passage states a figure of one of these kinds."""
+    return any(_STATES[kind].search(text) for kind in kinds)

@@ -165,33 +165,28 @@ class KnowledgeBase:
             self.search_guard()
         terms = query_terms(query)
         n = max(self.settings.candidates, k * 3)
+        # Candidates are fetched twice over and a document's reference list (its Sources
+        # section: one short passage per source) is dropped before fusion, not after: such
+        # passages match many queries and would otherwise take the places of citable ones.
+        nearest = self._semantic(query, 2 * n, filters)
+        keyword = self._keyword(terms, 2 * n, filters) if mode in ("hybrid", "keyword") else []
+        passages = self.store.passages_by_id(list({p for p, _ in nearest} | set(keyword)))
+        # A passage that another process replaced since the index was read is gone: skip it.
+        citable = {
+            pid for pid, passage in passages.items() if not is_reference_section(passage.section)
+        }
+        nearest = [(pid, cosine) for pid, cosine in nearest if pid in citable][:n]
         rankings: dict[str, list[int]] = {}
         # The semantic ranking also measures how close the corpus comes, in every mode.
-        nearest = self._semantic(query, n, filters)
         if mode in ("hybrid", "semantic"):
             rankings["semantic"] = [pid for pid, _ in nearest]
         if mode in ("hybrid", "keyword"):
-            rankings["keyword"] = self._keyword(terms, n, filters)
+            rankings["keyword"] = [pid for pid in keyword if pid in citable][:n]
         # The stages beyond rank fusion belong to the default (hybrid) search; the single modes
         # stay one signal each, to compare against.
         fused = self._fuse(rankings, dict(nearest) if mode == "hybrid" else {})
-        passages = self.store.passages_by_id(
-            list({pid for pid, _ in fused} | {p for p, _ in nearest})
-        )
-        similarity = next(
-            (
-                cosine
-                for pid, cosine in nearest
-                if pid in passages and not is_reference_section(passages[pid].section)
-            ),
-            0.0,
-        )
-        # A passage that another process replaced since the index was read is gone: skip it.
-        ranked = [
-            (passages[pid], score)
-            for pid, score in fused
-            if pid in passages and not is_reference_section(passages[pid].section)
-        ]
+        similarity = nearest[0][1] if nearest else 0.0
+        ranked = [(passages[pid], score) for pid, score in fused]
         if mode == "hybrid":
             ranked = self._prefer_figures(query, ranked)
         per_document = self.settings.per_document

@@ -395,3 +395,38 @@ def test_printed_pages_rules():
     assert printed_pages(["a", "b\n7", "c", "d"], labels, labelled=False) == labels  # one alone
     numbered = ["Cover", "Text\nPage 3", "Text", "Text\n- 5 -"]
     assert printed_pages(numbered, labels, labelled=False) == [None, "3", "4", "5"]
+
+
+# -- the project's corpus ---------------------------------------------------------------------
+
+
+def test_our_own_catalog_documents_are_held_to_the_source_rule():
+    from kb.catalog import load_catalog
+
+    entries = load_catalog(REPORT.parent.parent / "catalog.toml")
+    ours = [e.meta.id for e in entries if e.meta.publisher == "Shared Services Evidence Base"]
+    assert ours and ours == [e.meta.id for e in entries if e.own]
+
+
+def test_every_passage_of_our_own_documents_names_a_source_with_an_address(tmp_path):
+    from kb.store import Store
+
+    corpus = REPORT.parent.parent
+    result = _kb(tmp_path, corpus, "ingest")
+    assert result.exit_code == 0, result.output
+    assert _kb(tmp_path, corpus, "check").exit_code == 0
+    store = Store(tmp_path / "data" / "kb.sqlite3")
+    from kb.citations import cite
+    from kb.sources import is_reference_section
+
+    for document in store.list_documents():
+        if document.meta.publisher != "Shared Services Evidence Base":
+            continue
+        for passage in store.passages_of(document.id):
+            if is_reference_section(passage.section):
+                continue
+            citation = cite(document, passage)
+            assert citation.sources, (document.id, passage.text[:80])
+            assert all(s.url.startswith(("https://", "http://")) for s in citation.sources)
+            assert ", cited in Shared Services Evidence Base (2026)" in citation.short
+    store.close()

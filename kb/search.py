@@ -71,7 +71,7 @@ class SearchSettings:
     diverse_top: int = 5
     # ... unless that share of the best 2 * diverse_top candidates comes from one document (the
     # query is about it, as if filtered to it); 0 caps always.
-    focus_share: float = 0.7
+    focus_share: float = 0.9
 
 
 @dataclass(frozen=True)

@@ -167,7 +167,7 @@ def measure(case: str, pdf_path: str | None) -> dict:
     from kb.factory import make_model_embedder
     from kb.index import VectorIndex
     from kb.settings import Settings
-    from kb.store import Store
+    from kb.store import SqliteStore
 
     timer = Timer()
     # The pipeline calls these by their names in its own module: time them there.
@@ -190,7 +190,7 @@ def measure(case: str, pdf_path: str | None) -> dict:
         embedder.embed(["warm up"])
         model_s = time.perf_counter() - t0
         embedder.embed = timer.wrap("embed", embedder.embed)
-        store = Store(Path(tmp) / "kb.sqlite3")
+        store = SqliteStore(Path(tmp) / "kb.sqlite3")
         store.put_document = timer.wrap("write", store.put_document)
         ingestor = pipeline.Ingestor(store, embedder, Path(tmp) / "files")
         t0 = time.perf_counter()

@@ -43,6 +43,7 @@ from kb.models import DocumentMeta  # noqa: E402
 from kb.search import KnowledgeBase  # noqa: E402
 from kb.search import SearchSettings  # noqa: E402
 from kb.store import VECTOR_ID_BITS  # noqa: E402
+from kb.store import SqliteStore  # noqa: E402
 from kb.store import Store  # noqa: E402
 
 DIM = 384
@@ -100,7 +101,7 @@ def build(data_dir: Path, n: int, seed: int = 0) -> Store:
     words = np.array(vocabulary())
     zipf = 1.0 / np.arange(1, len(words) + 1)
     zipf /= zipf.sum()
-    store = Store(data_dir / "kb.sqlite3")
+    store = SqliteStore(data_dir / "kb.sqlite3")
     store.ensure_model(RandomEmbedder.name, DIM, {"bench": True})
     for start in range(0, n, PER_DOCUMENT):
         count = min(PER_DOCUMENT, n - start)
@@ -132,7 +133,7 @@ def measure(store_dir: Path, n: int, threshold: int, queries: int) -> dict:
         t0 = time.perf_counter()
         build(store_dir, n).close()
         build_s = round(time.perf_counter() - t0, 1)
-    store = Store(store_dir / "kb.sqlite3")
+    store = SqliteStore(store_dir / "kb.sqlite3")
     # An index file per kind: a saved index is loaded whatever the threshold says.
     index_path = store_dir / ("flat.faiss" if store.count_vectors() < threshold else "hnsw.faiss")
     kb = KnowledgeBase(store, RandomEmbedder(), index_path, hnsw_threshold=threshold)
@@ -294,10 +295,10 @@ def default_corpus(queries: int, data_dir: Path) -> dict:
 
     if (
         not (data_dir / "kb.sqlite3").exists()
-        or Store(data_dir / "kb.sqlite3").count_passages() == 0
+        or SqliteStore(data_dir / "kb.sqlite3").count_passages() == 0
     ):
         return {"skipped": f"run `kb --data-dir {data_dir} ingest` first"}
-    store = Store(data_dir / "kb.sqlite3")
+    store = SqliteStore(data_dir / "kb.sqlite3")
     embedder = MiniLMEmbedder()
     setups = {
         "defaults": KnowledgeBase(store, embedder, data_dir / "index.faiss"),

@@ -34,7 +34,7 @@ from kb.ratelimit import Rate  # noqa: E402
 from kb.ratelimit import TokenBuckets  # noqa: E402
 from kb.search import KnowledgeBase  # noqa: E402
 from kb.sessions import Sessions  # noqa: E402
-from kb.store import Store  # noqa: E402
+from kb.store import SqliteStore  # noqa: E402
 from kb.users import LoginThrottle  # noqa: E402
 from kb.users import Users  # noqa: E402
 
@@ -58,7 +58,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        store = Store(Path(folder) / "kb.sqlite3")
+        store = SqliteStore(Path(folder) / "kb.sqlite3")
         embedder = HashingEmbedder()
         build_corpus(store, embedder)
         kb = KnowledgeBase(store, embedder, Path(folder) / "index.faiss")

@@ -10,6 +10,7 @@ from kb.pause import PAUSED_FILE
 from kb.pause import pause_after
 from kb.search import KnowledgeBase
 from kb.settings import Settings
+from kb.store import SqliteStore
 from kb.store import Store
 
 
@@ -27,7 +28,7 @@ def open_store(settings: Settings, create: bool = False) -> Store:
             f"There is no knowledge base in {settings.data_dir}: run `kb ingest` first, or point "
             f"--data-dir (KB_DATA_DIR) at the folder that holds one."
         )
-    store = Store(settings.db_path, busy_timeout=settings.busy_timeout)
+    store = SqliteStore(settings.db_path, busy_timeout=settings.busy_timeout)
     if settings.pause_after_passages:
         store.on_passage_written = pause_after(
             settings.pause_after_passages, settings.data_dir / PAUSED_FILE

@@ -30,11 +30,9 @@ from kb.models import Hit
 from kb.models import Passage
 from kb.models import SearchFilters
 from kb.query import clean_query
-from kb.query import fts_match
 from kb.query import query_terms
 from kb.sources import is_reference_section
 from kb.store import Store
-from kb.store import document_filter_sql
 
 MODES = ("hybrid", "semantic", "keyword")
 _WORD = re.compile(r"\w+")
@@ -226,23 +224,11 @@ class KnowledgeBase:
         vector = self.queries.embed_query(query)
         allowed = None
         if not filters.is_empty():
-            allowed = self.store.vector_ids_matching(
-                kinds=filters.kinds,
-                tags=filters.tags,
-                documents=filters.documents,
-                year_from=filters.year_from,
-                year_to=filters.year_to,
-            )
+            allowed = self.store.vector_ids_matching(filters)
         return self.index.search(vector, n, allowed)
 
     def _keyword(self, terms: list[str], n: int, filters: SearchFilters) -> list[int]:
-        match = fts_match(terms)
-        if match is None:
-            return []
-        where, params = document_filter_sql(
-            filters.kinds, filters.tags, filters.documents, filters.year_from, filters.year_to
-        )
-        return [pid for pid, _ in self.store.keyword_search(match, n, where, params)]
+        return [pid for pid, _ in self.store.keyword_search(terms, n, filters)]
 
     def _fuse(
         self, rankings: dict[str, list[int]], cosines: dict[int, float]

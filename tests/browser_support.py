@@ -69,9 +69,9 @@ def build_data(data_dir: Path) -> None:
         assert done.returncode == 0, done.stdout + done.stderr
         return
     from kb.embedder import HashingEmbedder
-    from kb.store import Store
+    from kb.store import SqliteStore
 
-    store = Store(data_dir / "kb.sqlite3")
+    store = SqliteStore(data_dir / "kb.sqlite3")
     build_corpus(store, HashingEmbedder())
     store.close()
 

@@ -12,6 +12,7 @@ from kb.models import Chunk
 from kb.models import DocumentMeta
 from kb.search import KnowledgeBase
 from kb.settings import Settings
+from kb.store import SqliteStore
 from kb.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -149,7 +150,7 @@ def settings(tmp_path) -> Settings:
 
 @pytest.fixture
 def store(settings):
-    store = Store(settings.db_path)
+    store = SqliteStore(settings.db_path)
     yield store
     store.close()
 

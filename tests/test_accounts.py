@@ -21,7 +21,7 @@ from conftest import log_in
 from werkzeug.security import generate_password_hash
 
 from kb.errors import AccountError
-from kb.store import Store
+from kb.store import SqliteStore
 from kb.users import Attempt
 from kb.users import LoginThrottle
 from kb.users import Users
@@ -417,7 +417,7 @@ def test_simultaneous_attempts_check_at_most_the_limit_in_threads(store):
 
 
 def _attempts_in_a_process(db_path: str, workers: int) -> int:
-    store = Store(Path(db_path))
+    store = SqliteStore(Path(db_path))
     try:
         return _attempts_in_threads(store, (5, 900), workers)
     finally:

@@ -26,7 +26,7 @@ from schemathesis import GenerationMode
 from kb.embedder import HashingEmbedder
 from kb.search import KnowledgeBase
 from kb.settings import Settings
-from kb.store import Store
+from kb.store import SqliteStore
 
 CONFORMANCE = [
     schemathesis.checks.response_schema_conformance,
@@ -45,7 +45,7 @@ def api_app(tmp_path_factory):
 
     data = tmp_path_factory.mktemp("api") / "data"
     settings_ = Settings(data_dir=data, corpus_dir=ROOT / "corpus", embedder="hashing")
-    store = Store(settings_.db_path)
+    store = SqliteStore(settings_.db_path)
     embedder = HashingEmbedder()
     build_corpus(store, embedder)
     kb = KnowledgeBase(store, embedder, settings_.index_path)

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from conftest import build_corpus
 
 from kb.embedder import HashingEmbedder
-from kb.store import Store
+from kb.store import SqliteStore
 from kb_cli.main import cli
 
 DIM = HashingEmbedder().dimension  # 384, as the real model
@@ -25,7 +25,7 @@ DIM = HashingEmbedder().dimension  # 384, as the real model
 def damaged(tmp_path):
     """A built knowledge base, `kb check` run on it, and a raw connection to damage it with."""
     data = tmp_path / "data"
-    store = Store(data / "kb.sqlite3")
+    store = SqliteStore(data / "kb.sqlite3")
     build_corpus(store, HashingEmbedder())
     store.close()
 

@@ -33,7 +33,7 @@ from kb.index import VectorIndex
 from kb.models import DocumentMeta
 from kb.search import KnowledgeBase
 from kb.settings import Settings
-from kb.store import Store
+from kb.store import SqliteStore
 from kb_cli.main import cli
 
 QUERIES = [
@@ -56,7 +56,7 @@ def kb_cli(data: Path, *args: str, env: dict | None = None):
 
 def open_kb(data: Path) -> KnowledgeBase:
     settings = Settings(data_dir=data, corpus_dir=ROOT / "corpus", embedder="hashing")
-    return KnowledgeBase(Store(settings.db_path), HashingEmbedder(), settings.index_path)
+    return KnowledgeBase(SqliteStore(settings.db_path), HashingEmbedder(), settings.index_path)
 
 
 def hit_ids(kb: KnowledgeBase) -> dict[tuple[str, str], list[int]]:
@@ -223,7 +223,7 @@ def ingested(tmp_path) -> Path:
 
 
 def test_a_write_waits_for_another_writer_and_then_succeeds(ingested):
-    store = Store(ingested / "kb.sqlite3", busy_timeout=120)
+    store = SqliteStore(ingested / "kb.sqlite3", busy_timeout=120)
     holder = Holder(store.path)
     removed = []
     writer = threading.Thread(target=lambda: removed.append(store.remove_document("note")))
@@ -243,11 +243,11 @@ def test_a_write_waits_for_another_writer_and_then_succeeds(ingested):
 def test_a_write_locked_past_the_busy_timeout_fails_in_one_sentence_and_changes_nothing(
     ingested,
 ):
-    store = Store(ingested / "kb.sqlite3", busy_timeout=0.5)
+    store = SqliteStore(ingested / "kb.sqlite3", busy_timeout=0.5)
     generation = store.generation()
     holder = Holder(store.path)
     try:
-        other = Store(store.path, busy_timeout=0)  # opening a ready store writes nothing
+        other = SqliteStore(store.path, busy_timeout=0)  # opening a ready store writes nothing
         # It gives up, rather than waiting for the holder (which holds until released).
         with pytest.raises(StoreError) as caught:
             store.remove_document("note")
@@ -337,7 +337,7 @@ def test_a_full_disk_fails_cleanly_and_keeps_what_was_stored(small_disk, tmp_pat
     ballast.write_bytes(b"\0" * 600_000)
     source = tmp_path / "source"
     source.mkdir()
-    store = Store(data / "kb.sqlite3", busy_timeout=5)
+    store = SqliteStore(data / "kb.sqlite3", busy_timeout=5)
     ingestor = Ingestor(store, HashingEmbedder(), data / "files")
     stored: dict[str, int] = {}
     failures: list[str] = []
@@ -404,9 +404,9 @@ from pathlib import Path
 from ingest.pipeline import IngestItem, Ingestor
 from kb.embedder import HashingEmbedder
 from kb.pause import pause_after
-from kb.store import Store
+from kb.store import SqliteStore
 data, source, after = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
-store = Store(data / "kb.sqlite3")
+store = SqliteStore(data / "kb.sqlite3")
 if after:  # stop inside a document's transaction after that many passages (kb/pause.py)
     store.on_passage_written = pause_after(after, data / "paused")
 ingestor = Ingestor(store, HashingEmbedder(), data / "files")
@@ -451,7 +451,7 @@ def test_sigkill_while_an_upload_is_written_leaves_a_consistent_store(tmp_path):
             proc.wait()
         assert proc.returncode == -signal.SIGKILL
         assert paused["written"] == after < paused["total"], paused  # mid-document
-        store = Store(data / "kb.sqlite3")
+        store = SqliteStore(data / "kb.sqlite3")
         assert store.check() == []
         counts = {d.id: d.passage_count for d in store.list_documents()}
         store.close()
@@ -466,8 +466,9 @@ def test_sigkill_while_an_upload_is_written_leaves_a_consistent_store(tmp_path):
     final = kb_cli(data, "check")
     assert final.exit_code == 0 and final.output.startswith("OK: 12 documents"), final.output
     # Every document whole: as many passages as a clean run gives it.
-    clean = Ingestor(Store(tmp_path / "clean" / "kb.sqlite3"), HashingEmbedder(), tmp_path / "f")
-    store = Store(data / "kb.sqlite3")
+    clean_store = SqliteStore(tmp_path / "clean" / "kb.sqlite3")
+    clean = Ingestor(clean_store, HashingEmbedder(), tmp_path / "f")
+    store = SqliteStore(data / "kb.sqlite3")
     for path in sorted(source.glob("*.md")):
         expected = clean.ingest_one(IngestItem(path)).passages
         assert store.get_document(path.stem).passage_count == expected

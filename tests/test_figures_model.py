@@ -11,7 +11,7 @@ from conftest import ROOT
 from kb.embedder import MiniLMEmbedder
 from kb.figures.book import load_figures
 from kb.figures.matching import figure_evidence
-from kb.store import Store
+from kb.store import SqliteStore
 
 pytestmark = pytest.mark.model
 
@@ -50,7 +50,7 @@ def store(tmp_path_factory):
 
     embedder = MiniLMEmbedder()
     data = tmp_path_factory.mktemp("figures-model")
-    store = Store(data / "kb.sqlite3")
+    store = SqliteStore(data / "kb.sqlite3")
     ingestor = Ingestor(store, embedder, data / "files")
     entries = [e for e in load_catalog(ROOT / "corpus" / "catalog.toml")]
     case = next(e for e in entries if e.meta.id == "southwest-one")

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import ROOT
 
-from kb.store import Store
+from kb.store import SqliteStore
 from kb_cli.main import cli
 
 
@@ -53,7 +53,7 @@ def test_catalog_ingest_is_idempotent_and_complete(kb_run):
     assert "front-line-starts-here" in listing.output and "report" in listing.output
     check = kb_run("check")
     assert check.exit_code == 0 and check.output.startswith("OK: 12 documents")
-    store = Store(kb_run.data / "kb.sqlite3")
+    store = SqliteStore(kb_run.data / "kb.sqlite3")
     report = store.passages_of("front-line-starts-here")
     assert report and all(p.section for p in report)
     # Every passage has its printed page, except the cover and back cover, which have none.
@@ -68,7 +68,7 @@ def test_changed_file_replaces_its_passages(kb_run, tmp_path):
     _markdown(tmp_path, body="Tayside Contracts is a joint committee.")
     result = kb_run("ingest", str(path))
     assert "1 replaced" in result.output
-    store = Store(kb_run.data / "kb.sqlite3")
+    store = SqliteStore(kb_run.data / "kb.sqlite3")
     texts = " ".join(p.text for p in store.passages_of("note"))
     assert "Tayside" in texts and "save little" not in texts
     assert kb_run("check").exit_code == 0
@@ -98,7 +98,7 @@ BAD_FILES = {
 def test_bad_input_is_one_sentence_and_changes_nothing(kb_run, tmp_path, name):
     good = _markdown(tmp_path)
     kb_run("ingest", str(good))
-    before = Store(kb_run.data / "kb.sqlite3").generation()
+    before = SqliteStore(kb_run.data / "kb.sqlite3").generation()
     bad = tmp_path / name
     if BAD_FILES[name] is not None:
         bad.write_bytes(BAD_FILES[name])
@@ -107,7 +107,7 @@ def test_bad_input_is_one_sentence_and_changes_nothing(kb_run, tmp_path, name):
     failed = [line for line in alone.output.splitlines() if line.startswith("failed:")]
     assert len(failed) == 1 and name in failed[0]
     assert "Traceback" not in alone.output
-    assert Store(kb_run.data / "kb.sqlite3").generation() == before
+    assert SqliteStore(kb_run.data / "kb.sqlite3").generation() == before
     # With a good file in the same run, the good one still goes in.
     other = _markdown(tmp_path, "other.md", "Christie said prevention matters.")
     mixed = kb_run("ingest", str(bad), str(other))
@@ -216,7 +216,7 @@ def test_sigkill_mid_document_leaves_a_consistent_store(tmp_path):
         return subprocess.run([*kb, *args], cwd=ROOT, env=env, capture_output=True, text=True)
 
     def stored() -> dict[str, list[str]]:
-        store = Store(data / "kb.sqlite3")
+        store = SqliteStore(data / "kb.sqlite3")
         try:
             return {d.id: [p.text for p in store.passages_of(d.id)] for d in store.list_documents()}
         finally:
@@ -285,7 +285,7 @@ def test_add_and_remove_from_the_command_line_are_audited(kb_run, tmp_path):
         "briefing",
     )
     kb_run("remove", "a-note")
-    entries = AuditLog(Store(kb_run.data / "kb.sqlite3")).entries()
+    entries = AuditLog(SqliteStore(kb_run.data / "kb.sqlite3")).entries()
     assert [(e.action, e.document_id) for e in entries] == [("remove", "a-note"), ("add", "a-note")]
     assert all(e.user.startswith("command line") for e in entries)
 

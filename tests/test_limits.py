@@ -23,7 +23,7 @@ from ingest.pipeline import IngestItem
 from ingest.pipeline import Ingestor
 from kb.embedder import HashingEmbedder
 from kb.errors import FileTooLarge
-from kb.store import Store
+from kb.store import SqliteStore
 
 SIX_PAGES_ONE_STREAM = pages_sharing_one_stream(6, text_lines(2_000_000 // 33))
 ONE_PAGE_EXPANDING = pages_sharing_one_stream(1, text_lines(180_000, period=600))
@@ -129,7 +129,7 @@ def test_the_corpus_documents_stay_within_the_vector_allowance(tmp_path):
     # The densest real text we have, our own Markdown: 10-14 vectors per KB against 64.
     from conftest import ROOT
 
-    store = Store(tmp_path / "kb.sqlite")
+    store = SqliteStore(tmp_path / "kb.sqlite")
     embedder = CountingEmbedder()
     ingestor = Ingestor(store, embedder, tmp_path / "files")
     path = ROOT / "corpus" / "reports" / "the-front-line-starts-here.md"

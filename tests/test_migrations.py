@@ -7,7 +7,7 @@ import pytest
 
 from kb import migrations
 from kb.errors import StoreError
-from kb.store import Store
+from kb.store import SqliteStore
 
 # The schema of the first release, before numbered migrations: what an existing data folder has.
 RELEASE_1_SCHEMA = """
@@ -40,7 +40,7 @@ def _tables(path) -> set[str]:
 
 
 def test_a_new_store_records_every_migration(tmp_path):
-    store = Store(tmp_path / "kb.sqlite3")
+    store = SqliteStore(tmp_path / "kb.sqlite3")
     conn = store.connection()
     assert migrations.current_version(conn) == migrations.migrations()[-1].version
     assert {"documents", "passages", "users", "jobs", "audit_log"} <= _tables(store.path)
@@ -51,7 +51,7 @@ def test_a_release_1_data_folder_is_upgraded_in_place_keeping_its_data(tmp_path)
     path = tmp_path / "kb.sqlite3"
     with sqlite3.connect(path) as conn:
         conn.executescript(RELEASE_1_SCHEMA)
-    store = Store(path)
+    store = SqliteStore(path)
     assert store.get_document("old").meta.title == "Old report"
     assert store.generation() == 7  # the caches' generation is not reset by upgrading
     assert {"sentence_vectors", "passages_fts", "jobs", "audit_log"} <= _tables(path)
@@ -62,11 +62,11 @@ def test_a_release_1_data_folder_is_upgraded_in_place_keeping_its_data(tmp_path)
 
 def test_opening_an_up_to_date_store_writes_nothing(tmp_path):
     path = tmp_path / "kb.sqlite3"
-    Store(path).close()
+    SqliteStore(path).close()
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
     try:
-        Store(path, busy_timeout=0.1).close()  # would raise "busy" if it tried to write
+        SqliteStore(path, busy_timeout=0.1).close()  # would raise "busy" if it tried to write
     finally:
         holder.execute("ROLLBACK")
         holder.close()
@@ -74,23 +74,23 @@ def test_opening_an_up_to_date_store_writes_nothing(tmp_path):
 
 def test_a_newer_schema_is_refused_in_one_sentence(tmp_path):
     path = tmp_path / "kb.sqlite3"
-    Store(path).close()
+    SqliteStore(path).close()
     with sqlite3.connect(path) as conn:
         conn.execute("INSERT INTO schema_migrations VALUES (999, 'future', 'then')")
     with pytest.raises(StoreError, match="written by a newer version"):
-        Store(path)
+        SqliteStore(path)
 
 
 def test_a_failing_migration_changes_nothing(tmp_path, monkeypatch):
     path = tmp_path / "kb.sqlite3"
-    Store(path).close()
+    SqliteStore(path).close()
     shipped = migrations.migrations()
     broken = migrations.Migration(
         shipped[-1].version + 1, "broken", "CREATE TABLE half_done (x INTEGER);\nNOT SQL AT ALL;"
     )
     monkeypatch.setattr(migrations, "migrations", lambda dialect="sqlite": [*shipped, broken])
     with pytest.raises(StoreError, match="syntax error"):
-        Store(path)
+        SqliteStore(path)
     assert "half_done" not in _tables(path)
     with sqlite3.connect(path) as conn:
         assert migrations.current_version(conn) == shipped[-1].version
@@ -102,7 +102,7 @@ def test_two_processes_opening_a_new_store_at_once_apply_each_migration_once(tmp
 
     def open_store():
         try:
-            Store(path).close()
+            SqliteStore(path).close()
         except Exception as exc:  # pragma: no cover - the assertion below reports it
             errors.append(exc)
 
@@ -139,9 +139,9 @@ def test_a_migration_numbered_below_applied_ones_is_still_applied(tmp_path, monk
     late = migrations.Migration(shipped[-1].version + 2, "later", "CREATE TABLE later (x);")
     early = migrations.Migration(shipped[-1].version + 1, "earlier", "CREATE TABLE earlier (x);")
     monkeypatch.setattr(migrations, "migrations", lambda dialect="sqlite": [*shipped, late])
-    Store(path).close()
+    SqliteStore(path).close()
     monkeypatch.setattr(migrations, "migrations", lambda dialect="sqlite": [*shipped, early, late])
-    Store(path).close()
+    SqliteStore(path).close()
     assert {"earlier", "later"} <= _tables(path)
 
 

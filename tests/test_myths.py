@@ -29,6 +29,7 @@ from kb.myths import quote_span
 from kb.myths import resolve_quote
 from kb.search import KnowledgeBase
 from kb.search import near_duplicate
+from kb.store import SqliteStore
 from kb.store import Store
 from kb_cli.main import cli
 
@@ -536,7 +537,7 @@ def minilm():
 @pytest.fixture(scope="module")
 def corpus_kb(minilm, tmp_path_factory) -> KnowledgeBase:
     data = tmp_path_factory.mktemp("minilm")
-    store = Store(data / "kb.sqlite3")
+    store = SqliteStore(data / "kb.sqlite3")
     _ingest_catalog(store, minilm, data / "files")
     yield KnowledgeBase(store, minilm, data / "index.faiss")
     store.close()

@@ -25,7 +25,7 @@ from kb.onnx_export import export_dir
 from kb.onnx_export import load_usable
 from kb.onnx_export import read_manifest
 from kb.search import KnowledgeBase
-from kb.store import Store
+from kb.store import SqliteStore
 
 pytestmark = pytest.mark.model
 
@@ -53,7 +53,7 @@ def data_dir(tmp_path_factory, model):
     from kb.onnx_export import ensure_export
 
     data = tmp_path_factory.mktemp("data")
-    store = Store(data / "kb.sqlite3")
+    store = SqliteStore(data / "kb.sqlite3")
     outcomes = Ingestor(store, model, data / "files").ingest(
         catalog_items(load_catalog(ROOT / "corpus" / "catalog.toml"))
     )
@@ -81,7 +81,7 @@ def onnx_data_dir(tmp_path_factory, data_dir):
     data = tmp_path_factory.mktemp("onnx-data")
     shutil.copytree(export_dir(data_dir), export_dir(data))
     embedder = ExportedMiniLM(data, threads=os.cpu_count() or 1, export_if_missing=True)
-    store = Store(data / "kb.sqlite3")
+    store = SqliteStore(data / "kb.sqlite3")
     outcomes = Ingestor(store, embedder, data / "files").ingest(
         catalog_items(load_catalog(ROOT / "corpus" / "catalog.toml"))
     )
@@ -135,7 +135,7 @@ def test_kb_eval_figures_are_identical(data_dir, onnx_data_dir, onnx, model, pat
     queries = load_queries(path)
     figures = []
     for data, embedder in ((data_dir, model), (data_dir, onnx), (onnx_data_dir, onnx)):
-        store = Store(data / "kb.sqlite3")
+        store = SqliteStore(data / "kb.sqlite3")
         kb = KnowledgeBase(store, embedder, data / "index.faiss")
         figures.append(
             {

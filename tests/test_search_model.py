@@ -35,10 +35,10 @@ def corpus_kb(tmp_path_factory, model):
     from ingest.pipeline import Ingestor
     from ingest.pipeline import catalog_items
     from kb.catalog import load_catalog
-    from kb.store import Store
+    from kb.store import SqliteStore
 
     data = tmp_path_factory.mktemp("data")
-    store = Store(data / "kb.sqlite3")
+    store = SqliteStore(data / "kb.sqlite3")
     outcomes = Ingestor(store, model, data / "files").ingest(
         catalog_items(load_catalog(ROOT / "corpus" / "catalog.toml"))
     )

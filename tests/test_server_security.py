@@ -23,7 +23,7 @@ from browser_support import running_server
 from conftest import build_corpus
 
 from kb.embedder import HashingEmbedder
-from kb.store import Store
+from kb.store import SqliteStore
 
 pytestmark = pytest.mark.server
 
@@ -34,7 +34,7 @@ PASSWORD = "correct horse battery staple"
 
 def make_data(data_dir: Path) -> Path:
     """The small test corpus and one account (real scrypt hash) in data_dir."""
-    store = Store(data_dir / "kb.sqlite3")
+    store = SqliteStore(data_dir / "kb.sqlite3")
     build_corpus(store, HashingEmbedder())
     store.close()
     add_account(data_dir)

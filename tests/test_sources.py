@@ -409,13 +409,13 @@ def test_our_own_catalog_documents_are_held_to_the_source_rule():
 
 
 def test_every_passage_of_our_own_documents_names_a_source_with_an_address(tmp_path):
-    from kb.store import Store
+    from kb.store import SqliteStore
 
     corpus = REPORT.parent.parent
     result = _kb(tmp_path, corpus, "ingest")
     assert result.exit_code == 0, result.output
     assert _kb(tmp_path, corpus, "check").exit_code == 0
-    store = Store(tmp_path / "data" / "kb.sqlite3")
+    store = SqliteStore(tmp_path / "data" / "kb.sqlite3")
     from kb.citations import cite
     from kb.sources import is_reference_section
 

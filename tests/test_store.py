@@ -48,7 +48,7 @@ def test_replace_swaps_all_passages(store, embedder):
     )
     assert replaced is True
     assert [p.text for p in store.passages_of("tayside")] == ["A new text about Tayside."]
-    assert store.keyword_search('"councillors"', 10) == []
+    assert store.keyword_search(["councillors"], 10) == []
     assert store.check() == []
 
 

@@ -27,7 +27,7 @@ from kb.errors import NotFound
 from kb.jobs import Jobs
 from kb.search import KnowledgeBase
 from kb.settings import Settings
-from kb.store import Store
+from kb.store import SqliteStore
 from kb_cli.main import cli
 from web import create_app
 
@@ -231,7 +231,7 @@ def test_the_site_keeps_serving_searches_during_an_ingest(kb, settings, research
 def test_two_server_processes_one_data_folder(logged_in, app, settings, embedder):
     """A document added through one app is searchable in another over the same data folder,
     without a restart, and the other reports the job's progress too."""
-    store = Store(settings.db_path)
+    store = SqliteStore(settings.db_path)
     other_kb = KnowledgeBase(store, embedder, settings.data_dir / "other-index.faiss")
     other = create_app({"TESTING": True, "SETTINGS": settings}, kb=other_kb).test_client()
     try:

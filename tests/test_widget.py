@@ -21,7 +21,7 @@ from kb.models import Span
 from kb.ratelimit import Rate
 from kb.ratelimit import TokenBuckets
 from kb.ratelimit import parse_rate
-from kb.store import Store
+from kb.store import SqliteStore
 from web import create_app
 from web.cors import parse_origins
 from web.embed import best_sentence
@@ -415,7 +415,7 @@ def test_token_bucket_is_thread_safe(store):
 
 
 def _hits_in_a_process(db_path: str) -> int:
-    store = Store(Path(db_path))
+    store = SqliteStore(Path(db_path))
     try:
         limiter = TokenBuckets(store, Rate(100, 3600))
         return sum(1 for _ in range(40) if limiter.hit("same") == 0)

@@ -1,8 +1,7 @@
-"""The passage store: SQLite (WAL) is the single source of truth.
+"""The embedded store: one SQLite file (WAL), for a knowledge base on one machine.
 
-Documents, passages, a full-text (FTS5) table and every passage's embedding live here; the FAISS
-index is a cache rebuilt from this file. Every write bumps a generation number so that caches
-(in this process or another) can tell they are stale.
+Documents, passages, a full-text (FTS5) table and every passage's embedding live in the file;
+see kb.store.base for what every store does.
 """
 
 from __future__ import annotations
@@ -15,8 +14,6 @@ from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Sequence
 from contextlib import contextmanager
-from datetime import UTC
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -31,12 +28,16 @@ from kb.models import Chunk
 from kb.models import Document
 from kb.models import DocumentMeta
 from kb.models import Passage
+from kb.models import SearchFilters
 from kb.models import Source
-
-# Vector ids in the FAISS index pack the passage id and which of its vectors it is:
-# (passage_id << VECTOR_ID_BITS) | sub, sub 0 being the whole passage and 1.. its sentences.
-VECTOR_ID_BITS = 6
-MAX_SENTENCE_VECTORS = (1 << VECTOR_ID_BITS) - 1
+from kb.query import fts_match
+from kb.store.base import MAX_SENTENCE_VECTORS
+from kb.store.base import NO_FILTERS
+from kb.store.base import VECTOR_ID_BITS
+from kb.store.base import Store
+from kb.store.base import document_from_row as _document
+from kb.store.base import now as _now
+from kb.store.base import passage_from_row as _passage
 
 _PASSAGE_COLUMNS = (
     "id, document_id, ordinal, text, page, section, char_start, char_end, token_count,"
@@ -50,34 +51,15 @@ _DOCUMENT_COLUMNS = (
 )
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _passage(row: sqlite3.Row | tuple) -> Passage:
-    *columns, page_end, source_keys, ocr_confidence = row
-    return Passage(
-        *columns,
-        page_end=page_end,
-        source_keys=tuple(json.loads(source_keys)),
-        ocr_confidence=ocr_confidence,
-    )
-
-
-def _document(row: sqlite3.Row | tuple) -> Document:
-    doc_id, title, publisher, year, kind, url, tags, file_path, sha256, added_at, count, cited = row
-    meta = DocumentMeta(doc_id, title, publisher, year, kind, url, tuple(json.loads(tags)))
-    sources = tuple(Source(*entry) for entry in json.loads(cited or "[]"))
-    return Document(meta, file_path, sha256, added_at, count, sources)
-
-
-class Store:
-    """SQLite-backed documents and passages.
+class SqliteStore(Store):
+    """SQLite-backed documents and passages (see kb.store.base.Store).
 
     Args:
         path: the database file (created with its folder if missing).
         busy_timeout: seconds to wait for another writer before giving up with a clear error.
     """
+
+    dialect = "sqlite"
 
     def __init__(self, path: Path, busy_timeout: float = 30.0) -> None:
         self.path = Path(path)
@@ -86,8 +68,6 @@ class Store:
         # One connection per thread: a web server's threads must not share a transaction.
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
-        # Called as (document_id, passages written, passages in all) inside put_document's
-        # transaction after each passage: a seam for fault tests (kb/pause.py), None otherwise.
         self.on_passage_written: Callable[[str, int, int], None] | None = None
         try:
             # Opening an up-to-date database only reads: it must not wait for another process's
@@ -131,6 +111,9 @@ class Store:
                 raise self._write_error(exc) from exc
             raise StoreError(f"The database {self.path} cannot be opened: {exc}.") from exc
         return conn
+
+    def describe(self) -> str:
+        return str(self.path)
 
     def close(self) -> None:
         for conn in self._connections:
@@ -236,9 +219,6 @@ class Store:
                 f"The store's passages were embedded with {stored}, not {model_name}; "
                 f"re-embed with `kb ingest --reembed` or use a new data folder."
             )
-
-    def model_name(self) -> str | None:
-        return self.get_meta("embedding_model")
 
     # -- documents ----------------------------------------------------------------------------
 
@@ -514,9 +494,9 @@ class Store:
                 yield ids, vectors.reshape(len(rows), dim)
                 last = int(ids[-1]) if number else int(rows[-1][0])
 
-    def vector_ids_matching(self, **filters) -> np.ndarray:
+    def vector_ids_matching(self, filters: SearchFilters) -> np.ndarray:
         """Packed vector ids (passage and sentence vectors) of the passages passing the filters."""
-        where, params = document_filter_sql(**filters)
+        where, params = document_filter_sql(filters)
         bits = VECTOR_ID_BITS
         rows = self._conn.execute(
             f"SELECT p.id << {bits} FROM passages p"
@@ -529,12 +509,17 @@ class Store:
         return np.fromiter((r[0] for r in rows), dtype=np.int64)
 
     def keyword_search(
-        self, match: str, limit: int, where: str = "1", params: Sequence = ()
+        self, terms: Sequence[str], limit: int, filters: SearchFilters = NO_FILTERS
     ) -> list[tuple[int, float]]:
-        """FTS5 bm25 search; returns (passage id, bm25) best first (bm25 is lower-is-better).
+        """FTS5 bm25 over the terms ORed; returns (passage id, bm25) best first (bm25 is
+        lower-is-better).
 
         Column weights favour the passage text over its section heading and document title.
         """
+        match = fts_match(list(terms))
+        if match is None:
+            return []
+        where, params = document_filter_sql(filters)
         rows = self._conn.execute(
             "SELECT f.rowid, bm25(passages_fts, 1.0, 0.6, 0.3) AS rank FROM passages_fts f"
             " JOIN passages p ON p.id = f.rowid JOIN documents d ON d.id = p.document_id"
@@ -589,14 +574,10 @@ class Store:
         return problems
 
 
-def document_filter_sql(
-    kinds: Sequence[str] = (),
-    tags: Sequence[str] = (),
-    documents: Sequence[str] = (),
-    year_from: int | None = None,
-    year_to: int | None = None,
-) -> tuple[str, list]:
+def document_filter_sql(filters: SearchFilters) -> tuple[str, list]:
     """A WHERE clause over the documents table `d` for the search filters, with its parameters."""
+    kinds, tags, documents = filters.kinds, filters.tags, filters.documents
+    year_from, year_to = filters.year_from, filters.year_to
     clauses: list[str] = []
     params: list = []
     if kinds:

@@ -1,0 +1,233 @@
+"""What every store does: the interface the SQLite and PostgreSQL stores both implement.
+
+The store is the single source of truth: documents, passages, every passage's vectors, the
+keyword index over the passages, and the side tables (users, sessions, rate limits, jobs, audit,
+figures). FAISS indexes are caches rebuilt from it. Every write to documents or passages bumps a
+generation number so that caches (in this process or another) can tell they are stale.
+
+The side-table modules (kb.users, kb.sessions, kb.ratelimit, kb.jobs, kb.audit, kb.figures)
+write SQL themselves through `connection()`, `transaction()` and `side_transaction()`. That SQL
+uses `?` placeholders and the subset both databases speak (SQLite 3.40 and PostgreSQL 15:
+`INSERT … ON CONFLICT … DO UPDATE/NOTHING`, `RETURNING`, no `INSERT OR REPLACE`, no
+`lastrowid`); each store adapts the placeholders to its driver.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC
+from abc import abstractmethod
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Iterator
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from datetime import UTC
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from kb.models import Chunk
+from kb.models import Document
+from kb.models import DocumentMeta
+from kb.models import Passage
+from kb.models import SearchFilters
+from kb.models import Source
+
+# Vector ids in the FAISS index pack the passage id and which of its vectors it is:
+# (passage_id << VECTOR_ID_BITS) | sub, sub 0 being the whole passage and 1.. its sentences.
+VECTOR_ID_BITS = 6
+MAX_SENTENCE_VECTORS = (1 << VECTOR_ID_BITS) - 1
+
+NO_FILTERS = SearchFilters()
+
+
+def now() -> str:
+    """The time a row is written, as stored (ISO 8601, UTC, to the second)."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def passage_from_row(row: Sequence) -> Passage:
+    """A Passage from the columns `Store` implementations select for it, in this order:
+    id, document_id, ordinal, text, page, section, char_start, char_end, token_count,
+    page_end, source_keys (JSON list), ocr_confidence."""
+    *columns, page_end, source_keys, ocr_confidence = row
+    return Passage(
+        *columns,
+        page_end=page_end,
+        source_keys=tuple(json.loads(source_keys)),
+        ocr_confidence=ocr_confidence,
+    )
+
+
+def document_from_row(row: Sequence) -> Document:
+    """A Document from: id, title, publisher, year, kind, url, tags (JSON list), file_path,
+    sha256, added_at, passage count, sources (JSON list of [key, who, year, title, url, read])."""
+    doc_id, title, publisher, year, kind, url, tags, file_path, sha256, added_at, count, cited = row
+    if not isinstance(tags, list):
+        tags = json.loads(tags)
+    if cited is None:
+        cited = []
+    elif not isinstance(cited, list):
+        cited = json.loads(cited)
+    meta = DocumentMeta(doc_id, title, publisher, year, kind, url, tuple(tags))
+    sources = tuple(Source(*entry) for entry in cited)
+    return Document(meta, file_path, sha256, added_at, count, sources)
+
+
+class Store(ABC):
+    """Documents, passages, vectors and keyword search, plus transactions for the side tables.
+
+    Implementations: kb.store.sqlite.SqliteStore (one file, one machine) and
+    kb.store.postgres.PostgresStore (a database server shared by many machines).
+    Open one with kb.store.open_store(settings).
+    """
+
+    #: "sqlite" or "postgres": which numbered migrations apply (kb/migrations/<dialect>/).
+    dialect: str
+    #: Called as (document_id, passages written, passages in all) inside put_document's
+    #: transaction after each passage: a seam for fault tests (kb/pause.py), None otherwise.
+    on_passage_written: Callable[[str, int, int], None] | None = None
+
+    def describe(self) -> str:
+        """Where the data is, for messages (a path, or a database address without password)."""
+        return self.dialect
+
+    # -- connections and transactions ---------------------------------------------------------
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close every connection this store opened."""
+
+    @abstractmethod
+    def connection(self) -> Any:
+        """This thread's connection, for reads of the side tables (and single-statement writes
+        that need no transaction). It has `execute(sql, params) -> cursor` and
+        `executemany(sql, rows)`; SQL uses `?` placeholders (see the module docstring)."""
+
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[Any]:
+        """One write transaction that bumps the generation; all or nothing. Yields the
+        connection."""
+
+    @abstractmethod
+    def side_transaction(self, busy_timeout: float | None = None) -> AbstractContextManager[Any]:
+        """One write transaction that leaves the generation alone (users, sessions, rate
+        limits, jobs, audit); all or nothing, and serialised against other writers so that a
+        read-then-write inside it is atomic across threads, processes and machines.
+
+        Args:
+            busy_timeout: seconds to wait for another writer, when shorter than the store's.
+        """
+
+    @abstractmethod
+    def snapshot(self) -> AbstractContextManager[None]:
+        """Reads inside the block all see one committed state."""
+
+    # -- settings recorded with the vectors ---------------------------------------------------
+
+    @abstractmethod
+    def get_meta(self, key: str) -> str | None: ...
+
+    @abstractmethod
+    def generation(self) -> int:
+        """A number that changes with every write to documents or passages."""
+
+    @abstractmethod
+    def ensure_model(self, model_name: str, dimension: int, splitter: dict) -> None:
+        """Record the embedding model and splitter on first use; refuse to mix models
+        (kb.errors.ModelMismatch)."""
+
+    def model_name(self) -> str | None:
+        return self.get_meta("embedding_model")
+
+    # -- documents ----------------------------------------------------------------------------
+
+    @abstractmethod
+    def fingerprint(self, document_id: str) -> str | None: ...
+
+    @abstractmethod
+    def find_by_sha256(self, sha256: str) -> Document | None: ...
+
+    @abstractmethod
+    def put_document(
+        self,
+        meta: DocumentMeta,
+        *,
+        file_path: str,
+        sha256: str,
+        fingerprint: str,
+        text: str,
+        chunks: Sequence[Chunk],
+        embeddings: np.ndarray,
+        sentence_embeddings: Sequence[np.ndarray] | None = None,
+        sentence_spans: Sequence[Sequence[tuple[int, int]]] | None = None,
+        sources: Sequence[Source] = (),
+    ) -> bool:
+        """Add a document or replace it (and all its passages) in one transaction, with every
+        passage's figures (kb.figures.stored). Returns True when a document was replaced."""
+
+    @abstractmethod
+    def update_metadata(self, meta: DocumentMeta) -> None:
+        """Change a document's metadata without touching its passages' text or vectors."""
+
+    @abstractmethod
+    def remove_document(self, document_id: str) -> Document:
+        """Delete a document and its passages; returns what was removed."""
+
+    @abstractmethod
+    def get_document(self, document_id: str) -> Document: ...
+
+    @abstractmethod
+    def list_documents(self) -> list[Document]: ...
+
+    @abstractmethod
+    def documents_by_id(self, ids: Iterable[str]) -> dict[str, Document]: ...
+
+    @abstractmethod
+    def document_text(self, document_id: str) -> str: ...
+
+    # -- passages and vectors -----------------------------------------------------------------
+
+    @abstractmethod
+    def count_passages(self) -> int: ...
+
+    @abstractmethod
+    def get_passage(self, passage_id: int) -> Passage: ...
+
+    @abstractmethod
+    def passages_by_id(self, ids: Sequence[int]) -> dict[int, Passage]: ...
+
+    @abstractmethod
+    def passages_of(self, document_id: str) -> list[Passage]: ...
+
+    @abstractmethod
+    def vector_ids(self) -> np.ndarray:
+        """Every packed vector id the FAISS index should hold (passages and sentences)."""
+
+    @abstractmethod
+    def count_vectors(self) -> int:
+        """Passage vectors plus sentence vectors: what the FAISS index should hold."""
+
+    @abstractmethod
+    def iter_embeddings(self, batch: int = 10_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield (packed vector ids, vectors) in batches: every passage's vector, then every
+        sentence vector."""
+
+    @abstractmethod
+    def vector_ids_matching(self, filters: SearchFilters) -> np.ndarray:
+        """Packed vector ids (passage and sentence vectors) of the passages passing the
+        filters."""
+
+    @abstractmethod
+    def keyword_search(
+        self, terms: Sequence[str], limit: int, filters: SearchFilters = NO_FILTERS
+    ) -> list[tuple[int, float]]:
+        """Passages holding any of the terms, best first, as (passage id, score); the score's
+        scale belongs to the backend (callers use the order). Passage text counts more than
+        its section heading, and that more than the document title."""
+
+    @abstractmethod
+    def check(self) -> list[str]:
+        """Problems that make the store inconsistent (empty list when all is well)."""

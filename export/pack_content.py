@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kb.citations import reference
-from kb.models import Document
+from kb.citations import source_reference
 from kb.myths.models import Myth
 from kb.packs import Pack
 from kb.packs import PackHeading
@@ -65,10 +65,18 @@ def blocks(pack: Pack) -> list[Block]:
     return out
 
 
-def reference_list(pack: Pack) -> list[tuple[Document, str]]:
-    """Each quoted document with its Harvard reference, in the list's alphabetical order."""
-    entries = [(document, reference(document)) for document in pack.documents()]
-    return sorted(entries, key=lambda pair: pair[1].replace("*", "").casefold())
+def reference_list(pack: Pack) -> list[str]:
+    """The Harvard references of every quoted document and of every primary source a quoted
+    passage cites (a quote "cited in" our case study names both), once each, alphabetically.
+
+    A reader checks a figure against the primary source, so it must be in the list, not only
+    the document that repeats it.
+    """
+    entries = {reference(document) for document in pack.documents()}
+    entries.update(
+        source_reference(source) for item in pack.items for source in item.citation.sources
+    )
+    return sorted(entries, key=lambda entry: entry.replace("*", "").casefold())
 
 
 def passage_paragraphs(item: PackItem) -> list[str]:

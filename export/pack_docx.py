@@ -54,7 +54,7 @@ def pack_docx(pack: Pack, base_url: str) -> bytes:
         else:
             _quote(document, block.item, base_url)
     document.add_heading(REFERENCES_HEADING, level=1)
-    for _document, harvard in reference_list(pack):
+    for harvard in reference_list(pack):
         _cited(document.add_paragraph(style="List Bullet"), harvard)
     out = io.BytesIO()
     document.save(out)

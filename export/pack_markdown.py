@@ -44,7 +44,7 @@ def pack_markdown(pack: Pack, base_url: str) -> bytes:
             if item.note:
                 out.append(f"*{NOTE_LABEL}:* " + HARD_BREAK.join(markdown_lines(item.note)))
     out.append(f"## {REFERENCES_HEADING}")
-    out.append("\n".join(f"- {_markdown_citation(h)}" for _d, h in reference_list(pack)))
+    out.append("\n".join(f"- {_markdown_citation(h)}" for h in reference_list(pack)))
     return ("\n\n".join(out) + "\n").encode("utf-8")
 
 
@@ -76,7 +76,7 @@ def pack_text(pack: Pack, base_url: str) -> bytes:
                 lines.append(f"{NOTE_LABEL}: " + "\n".join(plain_lines(item.note)))
             out.append("\n".join(lines))
     out.append(_underlined(REFERENCES_HEADING, "-"))
-    out.append("\n".join(f"* {_plain_citation(h)}" for _d, h in reference_list(pack)))
+    out.append("\n".join(f"* {_plain_citation(h)}" for h in reference_list(pack)))
     return ("\n\n".join(out) + "\n").encode("utf-8")
 
 

@@ -31,8 +31,10 @@ from browser_support import severe_errors
 from conftest import ROOT
 
 from kb.citations import reference
+from kb.citations import source_reference
 from kb.models import Document
 from kb.models import DocumentMeta
+from kb.models import Source
 from kb.myths import load_myths
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
@@ -213,7 +215,13 @@ def test_rep_builds_downloads_and_shares_a_pack(server, browser, chromium, tmp_p
     assert f"Myth: “{myth.claim}”" in texts and f"The evidence says: {myth.answer}" in texts
     assert f"Note: {NOTE}" in texts
     documents = {p["document"]["id"] for p in passages}
-    expected = sorted(reference(_document(server, d)).replace("*", "") for d in documents)
+    cited = {
+        source_reference(Source(**source)) for passage in passages for source in passage["sources"]
+    }
+    expected = sorted(
+        {reference(_document(server, d)).replace("*", "") for d in documents} | cited,
+        key=str.casefold,
+    )
     assert [t for s, t in paragraphs if s == "List Bullet"] == expected
     assert texts.index(HEADING) < texts.index(f"Myth: “{myth.claim}”") < texts.index("References")
 

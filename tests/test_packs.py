@@ -39,12 +39,17 @@ from export.text import markdown_escape
 from kb.citations import cite
 from kb.citations import csl_item
 from kb.citations import reference
+from kb.models import Document
 from kb.models import DocumentMeta
+from kb.models import Passage
+from kb.models import Source
 from kb.myths import Myth
 from kb.packs import MAX_ITEMS
+from kb.packs import Pack
 from kb.packs import PackEntry
 from kb.packs import PackError
 from kb.packs import PackHeading
+from kb.packs import PackItem
 from kb.packs import clean_text
 from kb.packs import parse_pack
 from kb.packs import resolve_pack
@@ -352,3 +357,24 @@ def test_file_names_are_plain_ascii():
     assert file_name("Briefing: Tayside & “Clyde”!", DOCX) == "briefing-tayside-clyde.docx"
     assert file_name("<>", CSL_JSON) == "evidence-pack.json"
     assert file_name("Ç" * 300, MARKDOWN) == "c" * 60 + ".md"
+
+
+CW_URL = "https://www.computerweekly.com/news/2240178029"
+
+
+def test_the_reference_list_names_the_primary_sources_the_quotes_cite():
+    cw = Source("cw-2013", "Computer Weekly", "2013", "Misses 90% of target savings", CW_URL)
+    unused = Source("bbc-2015", "BBC News", "2015", "Council to end deal", "https://bbc.co.uk/x")
+    meta = DocumentMeta("swo", "Southwest One", "Shared Services Evidence Base", 2026, "case-study")
+    document = Document(meta, "", "", "", 1, (cw, unused))
+    passage = Passage(1, "swo", 0, "IBM held 75%.", None, "Summary", 0, 13, 4, None, ("cw-2013",))
+    item = PackItem(passage, document, cite(document, passage), "/passages/1")
+    pack = Pack("Sources", TODAY, [item])
+    for rendered in (render_pack(pack, MARKDOWN, BASE), render_pack(pack, TEXT, BASE)):
+        text = rendered.decode().split("References")[1]
+        assert "Computer Weekly (2013) " in text and CW_URL in text
+        assert "Shared Services Evidence Base (2026)" in text  # the document too
+        assert "bbc.co.uk" not in text  # a source no quote cites is not listed
+    word = docx.Document(io.BytesIO(render_pack(pack, DOCX, BASE)))
+    texts = [p.text for p in word.paragraphs]
+    assert any(t.startswith('Computer Weekly (2013) "Misses 90%') for t in texts)

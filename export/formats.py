@@ -7,7 +7,6 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from export.pack_docx import pack_docx
 from export.pack_markdown import pack_markdown
 from export.pack_markdown import pack_text
 from export.references import bibtex
@@ -47,8 +46,18 @@ _REFERENCE_WRITERS: dict[str, Callable[[list[Document]], bytes]] = {
     "bib": bibtex,
     "csl": csl_json,
 }
+
+
+def _pack_docx(pack: Pack, base_url: str) -> bytes:
+    # python-docx (and lxml's document model) cost a server about a third of a second to
+    # import; only a Word download needs them, so they load on the first one.
+    from export.pack_docx import pack_docx
+
+    return pack_docx(pack, base_url)
+
+
 _PACK_WRITERS: dict[str, Callable[[Pack, str], bytes]] = {
-    "docx": pack_docx,
+    "docx": _pack_docx,
     "md": pack_markdown,
     "txt": pack_text,
 }

@@ -44,13 +44,13 @@ def test_export_imports_only_kb():
 
 def test_the_web_app_and_query_encoder_import_neither_torch_nor_file_loaders():
     """A server that never takes a file in carries neither torch (queries go through ONNX)
-    nor pypdf and BeautifulSoup (loaded with the first file of their format; python-docx is
-    imported by the packs' Word writer)."""
+    nor pypdf, BeautifulSoup and python-docx (loaded with the first file of their format, or
+    the first Word download of a pack)."""
     code = (
         "import sys; from web import create_app; from kb.onnx_embedder import ExportedMiniLM; "
         "from kb.factory import make_model_embedder; "
         "print(sorted(m for m in ('torch', 'sentence_transformers', 'transformers', 'pypdf', "
-        "'bs4') if m in sys.modules))"
+        "'bs4', 'docx') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -47,6 +47,32 @@ def validate_meta(meta: DocumentMeta) -> None:
         raise CatalogError(f"Document {meta.id!r} has year {meta.year}, which is not a year.")
 
 
+def read_entries(path: Path, table: str, what: str, allow_empty: bool = False) -> list[dict]:
+    """The `[[table]]` entries of a TOML file the corpus keeps (catalog, myths, figure book).
+
+    Args:
+        what: how a message names the file, e.g. "The myths file".
+        allow_empty: whether a file with no such entries is fine.
+
+    Raises:
+        CatalogError: the file is missing or not TOML, holds no entries (unless allowed), or an
+            entry is not a table.
+    """
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise CatalogError(f"{what} {path} does not exist.") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogError(f"{what} {path} is not valid TOML: {exc}.") from exc
+    entries = data.get(table, [])
+    if not isinstance(entries, list) or not (entries or allow_empty):
+        raise CatalogError(f"{what} {path} holds no [[{table}]] entries.")
+    for number, entry in enumerate(entries, start=1):
+        if not isinstance(entry, dict):
+            raise CatalogError(f"Entry {number} ([[{table}]]) in {path} is not a table.")
+    return entries
+
+
 def load_catalog(path: Path) -> list[CatalogEntry]:
     """Read and check the catalog; file paths are resolved against the catalog's folder.
 
@@ -54,15 +80,10 @@ def load_catalog(path: Path) -> list[CatalogEntry]:
         CatalogError: the file is missing or malformed, an entry lacks a field, or two
             entries share an id.
     """
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise CatalogError(f"The catalog {path} does not exist.") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise CatalogError(f"The catalog {path} is not valid TOML: {exc}.") from exc
+    raw_entries = read_entries(path, "document", "The catalog", allow_empty=True)
     entries: list[CatalogEntry] = []
     seen: set[str] = set()
-    for number, raw in enumerate(data.get("document", []), start=1):
+    for number, raw in enumerate(raw_entries, start=1):
         missing = [name for name in REQUIRED if name not in raw]
         if missing:
             raise CatalogError(

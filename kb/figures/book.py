@@ -9,13 +9,13 @@ fail naming the figure. The value an entry gives must be stated in its quote ("Â
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kb.catalog import SLUG
+from kb.catalog import read_entries
 from kb.errors import CatalogError
 from kb.figures.extract import COUNT
 from kb.figures.extract import MONEY
@@ -104,20 +104,9 @@ def load_figures(path: Path) -> list[BookFigure]:
             before, a value that is not one figure of its unit, a value its quote does not state,
             or sources that differ without a note saying why.
     """
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise CatalogError(f"The figure book {path} does not exist.") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise CatalogError(f"The figure book {path} is not valid TOML: {exc}.") from exc
-    raw_figures = data.get("figure")
-    if not isinstance(raw_figures, list) or not raw_figures:
-        raise CatalogError(f"The figure book {path} holds no [[figure]] entries.")
     figures: list[BookFigure] = []
     seen: set[str] = set()
-    for number, raw in enumerate(raw_figures, start=1):
-        if not isinstance(raw, dict):
-            raise CatalogError(f"Figure {number} in {path} is not a table.")
+    for number, raw in enumerate(read_entries(path, "figure", "The figure book"), start=1):
         where = f"Figure {number} ({raw.get('id', 'no id')}) in {path}"
         figure = _parse_figure(raw, where)
         if figure.id in seen:

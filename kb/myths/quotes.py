@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Iterable
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kb.catalog import SLUG
+from kb.catalog import read_entries
 from kb.errors import CatalogError
 from kb.models import Passage
 from kb.myths.models import _QUOTES
@@ -33,18 +33,9 @@ def load_myths(path: Path) -> list[Myth]:
         CatalogError: the file is missing or not TOML, a myth lacks a field or has one of the
             wrong type, or two myths share an id.
     """
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise CatalogError(f"The myths file {path} does not exist.") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise CatalogError(f"The myths file {path} is not valid TOML: {exc}.") from exc
-    raw_myths = data.get("myth")
-    if not isinstance(raw_myths, list) or not raw_myths:
-        raise CatalogError(f"The myths file {path} holds no [[myth]] entries.")
     myths: list[Myth] = []
     seen: set[str] = set()
-    for number, raw in enumerate(raw_myths, start=1):
+    for number, raw in enumerate(read_entries(path, "myth", "The myths file"), start=1):
         myth = _parse_myth(raw, f"Myth {number} ({raw.get('id', 'no id')}) in {path}")
         if myth.id in seen:
             raise CatalogError(f"The myths file {path} uses the id {myth.id!r} twice.")

@@ -138,6 +138,7 @@ def _myths_toml(document: str, quote: str) -> str:
     [
         ("[[myth]\nid = 1", "not valid TOML"),
         ("title = 'no myths'", r"holds no \[\[myth\]\] entries"),
+        ("myth = [1, 2]", r"Entry 1 \(\[\[myth\]\]\) in .* is not a table"),
         (GOOD.replace('claim = "A claim."\n', ""), r"Myth 1 \(m1\) in .* lacks claim"),
         (GOOD.replace('id = "m1"\n', ""), r"Myth 1 \(no id\) in .* lacks id"),
         (GOOD.replace('queries = ["one query"]', "queries = []"), "non-empty list of text"),

@@ -12,6 +12,8 @@ from export.pack_markdown import pack_text
 from export.references import bibtex
 from export.references import csl_json
 from export.references import ris
+from kb.citations import csl_item
+from kb.citations import source_csl_item
 from kb.models import Document
 from kb.packs import Pack
 
@@ -41,7 +43,7 @@ PACK_FORMATS: dict[str, FileFormat] = {
     f.name: f for f in (DOCX, MARKDOWN, TEXT, *REFERENCE_FORMATS.values())
 }
 
-_REFERENCE_WRITERS: dict[str, Callable[[list[Document]], bytes]] = {
+_REFERENCE_WRITERS: dict[str, Callable[[list[dict]], bytes]] = {
     "ris": ris,
     "bib": bibtex,
     "csl": csl_json,
@@ -64,15 +66,21 @@ _PACK_WRITERS: dict[str, Callable[[Pack, str], bytes]] = {
 
 
 def render_pack(pack: Pack, file_format: FileFormat, base_url: str) -> bytes:
-    """The pack as a file; the reference formats hold the pack's documents."""
+    """The pack as a file; the reference formats hold the pack's documents and the primary
+    sources its quotes cite."""
     if file_format.name in _REFERENCE_WRITERS:
-        return _REFERENCE_WRITERS[file_format.name](pack.documents())
+        items = [csl_item(document) for document in pack.documents()]
+        sources = {s.url: s for item in pack.items for s in item.citation.sources}
+        for number, source in enumerate(sources.values(), start=1):
+            # Keys are per document: two documents may give one key to different sources.
+            items.append({**source_csl_item(source), "id": f"source-{number}-{source.key}"})
+        return _REFERENCE_WRITERS[file_format.name](items)
     return _PACK_WRITERS[file_format.name](pack, base_url)
 
 
 def render_references(documents: list[Document], file_format: FileFormat) -> bytes:
     """References for the documents in one of REFERENCE_FORMATS."""
-    return _REFERENCE_WRITERS[file_format.name](documents)
+    return _REFERENCE_WRITERS[file_format.name]([csl_item(d) for d in documents])
 
 
 def file_name(title: str, file_format: FileFormat) -> str:

@@ -1,9 +1,10 @@
 """References for reference managers (Zotero, Mendeley, EndNote, JabRef): CSL-JSON, RIS and
-BibTeX for a set of documents.
+BibTeX for a set of CSL-JSON items.
 
-All three are made from kb.citations.csl_item, the one structured form of a document's
-citation; RIS is written by rispy and BibTeX by bibtexparser, with LaTeX's special characters
-encoded by pylatexenc (so a title with "&", "%", "{" or "£" stays a valid entry).
+All three are made from CSL-JSON items, the one structured form of a citation
+(kb.citations.csl_item for a document, source_csl_item for a primary source it cites). RIS is
+written by rispy and BibTeX by bibtexparser, with LaTeX's special characters encoded by
+pylatexenc (so a title with "&", "%", "{" or "£" stays a valid entry).
 """
 
 from __future__ import annotations
@@ -18,9 +19,6 @@ from bibtexparser.library import Library
 from bibtexparser.model import Entry
 from bibtexparser.model import Field
 from pylatexenc.latexencode import unicode_to_latex
-
-from kb.citations import csl_item
-from kb.models import Document
 
 RIS_TYPES = {
     "report": "RPRT",
@@ -49,10 +47,15 @@ def _year(item: dict) -> str:
     return str(parts[0][0]) if parts and parts[0] else ""
 
 
-def csl_json(documents: list[Document]) -> bytes:
-    """The documents as a CSL-JSON array (UTF-8)."""
-    items = [csl_item(document) for document in documents]
+def csl_json(items: list[dict]) -> bytes:
+    """The items as a CSL-JSON array (UTF-8)."""
     return (json.dumps(items, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def _accessed(item: dict) -> str:
+    """The date a web source was read, as YYYY-MM-DD (empty when not recorded)."""
+    parts = item.get("accessed", {}).get("date-parts", [[]])[0]
+    return "-".join(f"{part:02d}" for part in parts)
 
 
 class _RisWriter(rispy.RisWriter):
@@ -60,11 +63,10 @@ class _RisWriter(rispy.RisWriter):
         return ""  # no "1." line before each record: some importers stumble on it
 
 
-def ris(documents: list[Document]) -> bytes:
-    """The documents as RIS records (UTF-8, CRLF line ends as the format expects)."""
+def ris(items: list[dict]) -> bytes:
+    """The items as RIS records (UTF-8, CRLF line ends as the format expects)."""
     records = []
-    for document in documents:
-        item = csl_item(document)
+    for item in items:
         record = {
             "type_of_reference": RIS_TYPES.get(item["type"], "GEN"),
             "id": item["id"],
@@ -78,20 +80,21 @@ def ris(documents: list[Document]) -> bytes:
             record["type_of_work"] = item["genre"]
         if item.get("URL"):
             record["urls"] = [_one_line(item["URL"])]
+        if _accessed(item):
+            record["access_date"] = _accessed(item)
         records.append(record)
     text = rispy.dumps(records, implementation=_RisWriter)
     return text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
 
 
-def bibtex(documents: list[Document]) -> bytes:
-    """The documents as BibTeX entries (UTF-8; special characters LaTeX-encoded).
+def bibtex(items: list[dict]) -> bytes:
+    """The items as BibTeX entries (UTF-8; special characters LaTeX-encoded).
 
     The title and the corporate author are in double braces, so BibTeX neither changes the
     title's case nor splits "APSE for UNISON Scotland" into a first and last name.
     """
     library = Library()
-    for document in documents:
-        item = csl_item(document)
+    for item in items:
         entry_type = BIBTEX_TYPES.get(item["type"], "misc")
         fields = [
             Field("title", "{" + _latex(item["title"]) + "}"),
@@ -110,6 +113,8 @@ def bibtex(documents: list[Document]) -> bytes:
             fields.append(Field("type" if entry_type == "techreport" else "note", item["genre"]))
         if item.get("URL"):
             fields.append(Field("url", _bibtex_url(item["URL"])))
+        if _accessed(item):
+            fields.append(Field("urldate", _accessed(item)))
         library.add(Entry(entry_type, _bibtex_key(item["id"]), fields))
     return bibtexparser.write_string(library).encode("utf-8")
 

@@ -169,6 +169,26 @@ def csl_item(document: Document) -> dict:
     return item
 
 
+def source_csl_item(source: Source) -> dict:
+    """A primary source (a Sources entry of one of our documents) as a CSL-JSON item: a web
+    page by its author or publisher, with the date we read it. Its id is its key, prefixed so
+    that it cannot collide with a document id (a list holding sources of several documents
+    numbers them too: keys are per document)."""
+    item: dict = {
+        "id": f"source-{source.key}",
+        "type": "webpage",
+        "title": source.title,
+        "author": [{"literal": source.who}],
+        "publisher": source.who,
+        "URL": source.url,
+    }
+    if source.year.isdigit():
+        item["issued"] = {"date-parts": [[int(source.year)]]}
+    if source.read:
+        item["accessed"] = {"date-parts": [[int(part) for part in source.read.split("-")]]}
+    return item
+
+
 def permalink(passage: Passage) -> str:
     """The path of the passage in the document reader (the anchor survives re-ingests)."""
     return f"/documents/{passage.document_id}#p{passage.ordinal}"

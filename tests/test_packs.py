@@ -378,3 +378,29 @@ def test_the_reference_list_names_the_primary_sources_the_quotes_cite():
     word = docx.Document(io.BytesIO(render_pack(pack, DOCX, BASE)))
     texts = [p.text for p in word.paragraphs]
     assert any(t.startswith('Computer Weekly (2013) "Misses 90%') for t in texts)
+
+
+def test_reference_files_hold_the_primary_sources_the_quotes_cite():
+    cw = Source("cw-2013", "Computer Weekly", "2013", "Misses 90% of target", CW_URL, "2026-12-01")
+    meta = DocumentMeta("swo", "Southwest One", "Shared Services Evidence Base", 2026, "case-study")
+    document = Document(meta, "", "", "", 1, (cw,))
+    passage = Passage(1, "swo", 0, "IBM held 75%.", None, "Summary", 0, 13, 4, None, ("cw-2013",))
+    pack = Pack("Sources", TODAY, [PackItem(passage, document, cite(document, passage), "/p")])
+
+    records = rispy.loads(render_pack(pack, RIS, BASE).decode())
+    assert [r["id"] for r in records] == ["swo", "source-1-cw-2013"]
+    assert records[1]["type_of_reference"] == "ELEC" and records[1]["urls"] == [CW_URL]
+    assert records[1]["authors"] == ["Computer Weekly"] and records[1]["year"] == "2013"
+    assert records[1]["access_date"] == "2026-12-01"
+
+    entry = parse_string(render_pack(pack, BIBTEX, BASE).decode(), "bibtex").entries
+    assert entry["source-1-cw-2013"].fields["url"] == CW_URL
+    assert entry["source-1-cw-2013"].fields["urldate"] == "2026-12-01"
+
+    items = json.loads(render_pack(pack, CSL_JSON, BASE))
+    style = CitationStylesStyle("harvard-cite-them-right", validate=False)
+    bibliography = CitationStylesBibliography(style, CiteProcJSON(items), formatter.plain)
+    for item in items:
+        bibliography.register(CslCitation([CitationItem(item["id"])]))
+    rendered = [str(entry) for entry in bibliography.bibliography()]
+    assert any("Computer Weekly (2013) Misses 90% of target" in e for e in rendered), rendered

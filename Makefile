@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install run index serve test test-fast lint fmt browser-deps ocr-deps bench clean
+.PHONY: install run index serve test test-fast lint fmt browser-deps ocr-deps pg-deps bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -40,8 +40,14 @@ ocr-deps:
 	@command -v tesseract >/dev/null && tesseract --list-langs 2>/dev/null | grep -qx eng || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr tesseract-ocr-eng)
 
-test: install browser-deps ocr-deps
-	$(PY) -m pytest
+# Debian's PostgreSQL for the tests marked `postgres` (the store on a database server):
+# scripts/pg-throwaway starts a throwaway cluster in a temporary folder for one test run.
+pg-deps:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql)
+
+test: install browser-deps ocr-deps pg-deps
+	scripts/pg-throwaway run -- $(PY) -m pytest
 
 test-fast: install
 	$(PY) -m pytest -m "not model and not browser and not server and not slow"

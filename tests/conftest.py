@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -146,6 +147,27 @@ def settings(tmp_path) -> Settings:
     return Settings(
         data_dir=tmp_path / "data", corpus_dir=ROOT / "corpus", embedder="hashing", ocr="off"
     )
+
+
+# -- PostgreSQL (tests marked `postgres`) ------------------------------------------------------
+
+NO_POSTGRES = (
+    "no PostgreSQL server: set KB_TEST_DATABASE_URL, or run the tests under "
+    "`scripts/pg-throwaway run -- ...` (`make test` does)"
+)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The address of a PostgreSQL server on which tests may create and drop databases
+    (KB_TEST_DATABASE_URL). Without one the test is skipped, except in CI (CI=true), where a
+    missing server is a failure: CI must run the PostgreSQL half of the suite."""
+    url = os.environ.get("KB_TEST_DATABASE_URL")
+    if not url:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(NO_POSTGRES)
+        pytest.skip(NO_POSTGRES)
+    return url
 
 
 @pytest.fixture

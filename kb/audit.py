@@ -51,7 +51,7 @@ class AuditLog:
         if action not in ACTIONS:
             raise ValueError(f"unknown audit action {action!r}")
         self.store.connection().execute(
-            "INSERT INTO audit_log (at, user, action, document_id, title, detail)"
+            "INSERT INTO audit_log (at, username, action, document_id, title, detail)"
             " VALUES (?,?,?,?,?,?)",
             (
                 datetime.now(UTC).isoformat(timespec="seconds"),
@@ -67,7 +67,7 @@ class AuditLog:
         """The newest entries first, for all documents or one."""
         where, params = ("WHERE document_id = ?", [document_id]) if document_id else ("", [])
         rows = self.store.connection().execute(
-            f"SELECT id, at, user, action, document_id, title, detail FROM audit_log {where}"
+            f"SELECT id, at, username, action, document_id, title, detail FROM audit_log {where}"
             " ORDER BY id DESC LIMIT ?",
             (*params, limit),
         )

@@ -24,7 +24,7 @@ from kb.store import Store
 UNFINISHED = ("queued", "running")
 STALE_AFTER_SECONDS = 15 * 60
 _COLUMNS = (
-    "id, action, user, file_name, sha256, document_id, title, status, stage, pages, embedded,"
+    "id, action, username, file_name, sha256, document_id, title, status, stage, pages, embedded,"
     " to_embed, passages, outcome, message, pid, host, created_at, updated_at, ocr_done, ocr_total"
 )
 DIED = (
@@ -34,7 +34,10 @@ DIED = (
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    """A time as stored: ISO 8601, UTC, to the microsecond, so that jobs created in one second
+    still sort in the order they came (text order is time order: "...:01+00:00" sorts before
+    "...:01.5+00:00")."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,7 @@ class Jobs:
         job_id = secrets.token_hex(8)
         now = _now()
         self.store.connection().execute(
-            "INSERT INTO jobs (id, action, user, file_name, sha256, document_id, title, status,"
+            "INSERT INTO jobs (id, action, username, file_name, sha256, document_id, title, status,"
             " pid, host, created_at, updated_at) VALUES (?,?,?,?,?,?,?,'queued',?,?,?,?)",
             (
                 job_id,
@@ -169,7 +172,7 @@ class Jobs:
 
     def recent(self, limit: int = 10) -> list[Job]:
         rows = self.store.connection().execute(
-            f"SELECT {_COLUMNS} FROM jobs ORDER BY created_at DESC, rowid DESC LIMIT ?", (limit,)
+            f"SELECT {_COLUMNS} FROM jobs ORDER BY created_at DESC, id DESC LIMIT ?", (limit,)
         )
         return [Job(*row) for row in rows]
 

@@ -9,7 +9,6 @@ accounts and counts the same failures. Passwords are stored only as salted hashe
 from __future__ import annotations
 
 import re
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -23,11 +22,16 @@ from werkzeug.security import generate_password_hash
 from kb.errors import AccountError
 from kb.errors import NotFound
 from kb.store import Store
+from kb.store.base import Connection
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 MIN_PASSWORD_CHARS = 10
 # Hashing a megabyte of "password" on every attempt would be a cheap denial of service.
 MAX_PASSWORD_CHARS = 1024
+
+# Account names are case-blind: "Ada" logs in to, and cannot be created beside, "ada". Both
+# databases compare lower() (names are ASCII, NAME_PATTERN), so they agree on what is the same.
+_BY_NAME = "{} WHERE lower(name) = lower(?)"
 
 _dummy_hash: str | None = None
 _dummy_lock = threading.Lock()
@@ -78,32 +82,34 @@ class Users:
         check_name(name)
         check_password(password)
         created_at = _now()
-        try:
-            cursor = self.store.connection().execute(
-                "INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?)",
-                (name, generate_password_hash(password, **self._hash_options), created_at),
-            )
-        except sqlite3.IntegrityError:
-            raise AccountError(f"There is already an account named {name!r}.") from None
-        return User(cursor.lastrowid, name, created_at)
+        password_hash = generate_password_hash(password, **self._hash_options)
+        with self.store.side_transaction() as conn:
+            # Names are unique whatever their case (a unique index on each database): a taken
+            # name inserts nothing and returns no id, without a driver's error.
+            added = conn.execute(
+                "INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?)"
+                " ON CONFLICT DO NOTHING RETURNING id",
+                (name, password_hash, created_at),
+            ).fetchall()
+        if not added:
+            raise AccountError(f"There is already an account named {name!r}.")
+        return User(added[0][0], name, created_at)
 
     def remove(self, name: str) -> None:
         """Delete an account and, with it, every session it has (kb.sessions)."""
-        cursor = self.store.connection().execute("DELETE FROM users WHERE name = ?", (name,))
-        if cursor.rowcount == 0:
+        with self.store.side_transaction() as conn:
+            removed = conn.execute(_BY_NAME.format("DELETE FROM users"), (name,)).rowcount
+        if removed == 0:
             raise NotFound(f"There is no account named {name!r}.")
 
     def get(self, name: str) -> User | None:
-        row = (
-            self.store.connection()
-            .execute("SELECT id, name, created_at FROM users WHERE name = ?", (name,))
-            .fetchone()
-        )
+        sql = _BY_NAME.format("SELECT id, name, created_at FROM users")
+        row = self.store.connection().execute(sql, (name,)).fetchone()
         return User(*row) if row else None
 
     def list_users(self) -> list[User]:
         rows = self.store.connection().execute(
-            "SELECT id, name, created_at FROM users ORDER BY name COLLATE NOCASE"
+            "SELECT id, name, created_at FROM users ORDER BY lower(name), name"
         )
         return [User(*row) for row in rows]
 
@@ -111,14 +117,8 @@ class Users:
         """The account when the password is right, else None (for any reason: same time)."""
         row = None
         if NAME_PATTERN.match(name or "") and len(password) <= MAX_PASSWORD_CHARS:
-            row = (
-                self.store.connection()
-                .execute(
-                    "SELECT id, name, created_at, password_hash FROM users WHERE name = ?",
-                    (name,),
-                )
-                .fetchone()
-            )
+            sql = _BY_NAME.format("SELECT id, name, created_at, password_hash FROM users")
+            row = self.store.connection().execute(sql, (name,)).fetchone()
         if row is None:
             _spend_a_hash(password[:MAX_PASSWORD_CHARS])
             return None
@@ -166,7 +166,7 @@ class LoginThrottle:
       gets `limit` guesses, then one more per fresh address (and each address is held to
       `limit` for all accounts). docs/reliability.md explains the choice.
 
-    `attempt` decides and reserves in one write transaction (BEGIN IMMEDIATE): the attempt is
+    `attempt` decides and reserves in one write transaction (Store.side_transaction): the attempt is
     recorded as a failure *before* the password is checked, and `succeeded` takes it back. So
     requests arriving together, in any number of threads or processes, cannot all read "under
     the limit" before any of them records a failure; at most `limit` passwords are checked.
@@ -209,7 +209,9 @@ class LoginThrottle:
             if wait > 0:
                 return wait
             rows = tuple(
-                conn.execute("INSERT INTO login_failures VALUES (?, ?)", (key, now)).lastrowid
+                conn.execute(
+                    "INSERT INTO login_failures (key, at) VALUES (?, ?) RETURNING id", (key, now)
+                ).fetchall()[0][0]
                 for key in keys
             )
         return Attempt(rows, keys)
@@ -219,17 +221,17 @@ class LoginThrottle:
         (the owner has shown they know it)."""
         with self.store.side_transaction() as conn:
             conn.executemany(
-                "DELETE FROM login_failures WHERE rowid = ?", [(row,) for row in attempt.rows]
+                "DELETE FROM login_failures WHERE id = ?", [(row,) for row in attempt.rows]
             )
             conn.executemany(
                 "DELETE FROM login_failures WHERE key = ?", [(k,) for k in attempt.keys[1:]]
             )
 
-    def _count(self, conn: sqlite3.Connection, key: str, now: float) -> int:
+    def _count(self, conn: Connection, key: str, now: float) -> int:
         sql = "SELECT COUNT(*) FROM login_failures WHERE key = ? AND at > ?"
         return conn.execute(sql, (key, now - self.period)).fetchone()[0]
 
-    def _wait(self, conn: sqlite3.Connection, key: str, now: float) -> float:
+    def _wait(self, conn: Connection, key: str, now: float) -> float:
         """Seconds until `key` is under the limit again (0: it is)."""
         row = conn.execute(
             "SELECT at FROM login_failures WHERE key = ? AND at > ? ORDER BY at DESC "

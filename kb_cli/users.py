@@ -39,10 +39,7 @@ def add_user(settings: Settings, name: str, password_stdin: bool) -> None:
     else:
         password = _ask_password()
     check_password(password)
-    users = Users(open_store(settings, create=True))
-    if users.get(name) is not None:
-        raise AccountError(f"There is already an account named {name!r}.")
-    users.add(name, password)
+    Users(open_store(settings, create=True)).add(name, password)
     click.echo(f"Added the account {name}.")
 
 

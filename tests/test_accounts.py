@@ -532,3 +532,15 @@ def test_admin_pages_all_need_a_login(app):
             values = {name: URL_VALUES.get(name, "x") for name in rule.arguments}
             response = client.get(adapter.build(rule.endpoint, values))
             assert response.status_code in (303, 401), rule.endpoint
+
+
+def test_an_account_name_taken_in_another_case_is_refused_in_one_sentence(store):
+    from kb.errors import AccountError
+    from kb.users import Users
+
+    users = Users(store, hash_method="pbkdf2:sha256:1")
+    first = users.add("ada", "correct horse battery")
+    with pytest.raises(AccountError, match="already an account named 'ADA'"):
+        users.add("ADA", "another long password")
+    assert users.list_users() == [first]
+    assert users.get("Ada") == first

@@ -168,3 +168,64 @@ def test_kb_migrate_without_a_knowledge_base_says_so(tmp_path):
     result = CliRunner().invoke(cli, ["--data-dir", str(tmp_path / "none"), "migrate"])
     assert result.exit_code == 1
     assert "There is no knowledge base" in result.output
+
+
+def _store_at(path, version: int, monkeypatch) -> None:
+    """A database with the shipped migrations up to `version` applied, as an older kb left it."""
+    shipped = migrations.migrations()
+    with monkeypatch.context() as patch:
+        patch.setattr(
+            migrations,
+            "migrations",
+            lambda dialect="sqlite": [m for m in shipped if m.version <= version],
+        )
+        SqliteStore(path).close()
+
+
+def test_a_0006_data_folder_keeps_its_audit_jobs_and_failed_logins_through_0007(
+    tmp_path, monkeypatch
+):
+    """0007 renames the `user` columns (reserved in PostgreSQL) and numbers failed logins."""
+    from kb.audit import AuditLog
+    from kb.jobs import Jobs
+    from kb.users import Attempt
+    from kb.users import LoginThrottle
+
+    path = tmp_path / "kb.sqlite3"
+    _store_at(path, 6, monkeypatch)
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "INSERT INTO audit_log (at, user, action, document_id, title, detail)"
+            " VALUES ('2026-01-01T00:00:00+00:00', 'ada', 'add', 'old', 'Old report', 'a.pdf')"
+        )
+        conn.execute(
+            "INSERT INTO jobs (id, action, user, file_name, sha256, document_id, title, status,"
+            " pid, host, created_at, updated_at) VALUES ('j1', 'add', 'ada', 'a.pdf', 's', 'old',"
+            " 'Old report', 'done', 1, 'h', '2026-01-01T00:00:00', '2026-01-01T00:00:00')"
+        )
+        conn.executemany(
+            "INSERT INTO login_failures VALUES (?, ?)",
+            [("address:10.0.0.1", 1000.0), ("address:10.0.0.1", 1001.0)],
+        )
+    store = SqliteStore(path)
+    assert migrations.current_version(store.connection()) == migrations.migrations()[-1].version
+    [entry] = AuditLog(store).entries()
+    assert (entry.user, entry.action, entry.document_id) == ("ada", "add", "old")
+    assert Jobs(store).get("j1").user == "ada"
+    ids = [r[0] for r in store.connection().execute("SELECT id FROM login_failures ORDER BY at")]
+    assert ids == [1, 2]
+    # The kept failures still count against the address, and new ones are numbered after them.
+    throttle = LoginThrottle(store, limit=3, period=60, clock=lambda: 1010.0)
+    attempt = throttle.attempt("10.0.0.1", "ada")
+    assert min(attempt.rows) > 2
+    assert throttle.attempt("10.0.0.1", "ada") > 0  # the third failure in the window
+    throttle.succeeded(attempt)
+    assert isinstance(throttle.attempt("10.0.0.1", "ada"), Attempt)
+
+
+def test_every_migration_from_0007_on_is_written_for_both_databases():
+    """From issue 14 on, a schema change is made on SQLite and PostgreSQL alike."""
+    sqlite_numbers = {m.version for m in migrations.migrations("sqlite") if m.version >= 7}
+    postgres_numbers = {m.version for m in migrations.migrations("postgres") if m.version >= 7}
+    assert sqlite_numbers == postgres_numbers
+    assert 7 in sqlite_numbers

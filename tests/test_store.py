@@ -102,3 +102,42 @@ def test_embeddings_round_trip(store, embedder):
     ids, vectors = next(store.iter_embeddings())
     assert vectors.shape == (store.count_passages(), embedder.dimension)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def _rows(store) -> list[tuple]:
+    return (
+        store.connection().execute("SELECT key, tokens FROM rate_buckets ORDER BY key").fetchall()
+    )
+
+
+def test_a_transaction_opened_inside_another_joins_it(store):
+    """The outer block commits or rolls back what inner transactions wrote (ingest/service.py
+    writes a document and its audit record so)."""
+    insert = "INSERT INTO rate_buckets (key, tokens, updated_at) VALUES (?, 1, 0)"
+    with pytest.raises(RuntimeError), store.side_transaction() as conn:
+        conn.execute(insert, ("outer",))
+        with store.transaction() as inner:
+            inner.execute(insert, ("inner",))
+        raise RuntimeError("after the inner transaction finished")
+    assert _rows(store) == []  # the inner write went with the outer rollback
+    generation = store.generation()
+    with store.side_transaction() as conn:
+        conn.execute(insert, ("outer",))
+        with store.transaction() as inner:
+            inner.execute(insert, ("inner",))
+    assert [key for key, _ in _rows(store)] == ["inner", "outer"]
+    assert store.generation() == generation + 1  # the inner transaction's bump is kept
+
+
+def test_a_failed_inner_transaction_is_undone_alone(store):
+    insert = "INSERT INTO rate_buckets (key, tokens, updated_at) VALUES (?, 1, 0)"
+    with store.side_transaction() as conn:
+        conn.execute(insert, ("outer",))
+        with pytest.raises(RuntimeError), store.side_transaction() as inner:
+            inner.execute(insert, ("inner",))
+            raise RuntimeError("inside")
+        conn.execute(insert, ("after",))
+    assert [key for key, _ in _rows(store)] == ["after", "outer"]
+    with store.side_transaction() as conn:  # the store is usable as before
+        conn.execute(insert, ("again",))
+    assert len(_rows(store)) == 3

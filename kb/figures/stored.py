@@ -8,7 +8,6 @@ is brought up to date by `refresh_figures`, which `kb ingest` runs.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -21,6 +20,7 @@ from kb.figures.extract import extract_figures
 
 if TYPE_CHECKING:
     from kb.store import Store
+    from kb.store.base import Connection
 
 VERSION_KEY = "figures_version"
 _COLUMNS = (
@@ -49,7 +49,7 @@ def sub_for(start: int, sentence_spans: Sequence[tuple[int, int]]) -> int:
 
 
 def write_passage_figures(
-    conn: sqlite3.Connection,
+    conn: Connection,
     passage_id: int,
     text: str,
     sentence_spans: Sequence[tuple[int, int]] = (),
@@ -80,8 +80,12 @@ def write_passage_figures(
     return len(rows)
 
 
-def mark_current(conn: sqlite3.Connection) -> None:
-    conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (VERSION_KEY, EXTRACTOR_VERSION))
+def mark_current(conn: Connection) -> None:
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (VERSION_KEY, EXTRACTOR_VERSION),
+    )
 
 
 def figures_current(store: Store) -> bool:
@@ -99,9 +103,7 @@ def refresh_figures(store: Store) -> int:
     """
     if figures_current(store):
         return 0
-    conn = store.connection()
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with store.side_transaction() as conn:
         old_subs = {
             (row[0], row[1]): row[2]
             for row in conn.execute("SELECT passage_id, char_start, sub FROM passage_figures")
@@ -116,11 +118,6 @@ def refresh_figures(store: Store) -> int:
             [(sub, pid, start) for (pid, start), sub in old_subs.items() if sub],
         )
         mark_current(conn)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
     return len(rows)
 
 

@@ -9,7 +9,14 @@ The side-table modules (kb.users, kb.sessions, kb.ratelimit, kb.jobs, kb.audit, 
 write SQL themselves through `connection()`, `transaction()` and `side_transaction()`. That SQL
 uses `?` placeholders and the subset both databases speak (SQLite 3.40 and PostgreSQL 15:
 `INSERT … ON CONFLICT … DO UPDATE/NOTHING`, `RETURNING`, no `INSERT OR REPLACE`, no
-`lastrowid`); each store adapts the placeholders to its driver.
+`lastrowid`, no `BEGIN`: a transaction is `transaction()` or `side_transaction()`); each
+store adapts the placeholders to its driver. Only kb/store/ and kb/migrations/ import a
+database driver (tests/test_architecture.py), so no driver's exception reaches other code.
+
+Transactions nest: one opened while this thread already has one open joins it (a savepoint),
+and the outermost block commits or rolls back everything. So a caller can make several store
+calls and its own side-table writes one change, all or nothing (ingest/service.py writes a
+document and its audit record together).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC
 from datetime import datetime
 from typing import Any
+from typing import Protocol
 
 import numpy as np
 
@@ -41,6 +49,16 @@ VECTOR_ID_BITS = 6
 MAX_SENTENCE_VECTORS = (1 << VECTOR_ID_BITS) - 1
 
 NO_FILTERS = SearchFilters()
+
+
+class Connection(Protocol):
+    """What `connection()` and the transactions yield: SQL with `?` placeholders."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ...) -> Any:
+        """Run one statement; the result has fetchone(), fetchall(), iteration, rowcount."""
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Any:
+        """Run one statement once per row of parameters."""
 
 
 def now() -> str:
@@ -101,21 +119,26 @@ class Store(ABC):
         """Close every connection this store opened."""
 
     @abstractmethod
-    def connection(self) -> Any:
+    def connection(self) -> Connection:
         """This thread's connection, for reads of the side tables (and single-statement writes
         that need no transaction). It has `execute(sql, params) -> cursor` and
         `executemany(sql, rows)`; SQL uses `?` placeholders (see the module docstring)."""
 
     @abstractmethod
-    def transaction(self) -> AbstractContextManager[Any]:
+    def transaction(self) -> AbstractContextManager[Connection]:
         """One write transaction that bumps the generation; all or nothing. Yields the
-        connection."""
+        connection. Inside another transaction of this thread it joins that one (see the
+        module docstring)."""
 
     @abstractmethod
-    def side_transaction(self, busy_timeout: float | None = None) -> AbstractContextManager[Any]:
+    def side_transaction(
+        self, busy_timeout: float | None = None
+    ) -> AbstractContextManager[Connection]:
         """One write transaction that leaves the generation alone (users, sessions, rate
         limits, jobs, audit); all or nothing, and serialised against other writers so that a
-        read-then-write inside it is atomic across threads, processes and machines.
+        read-then-write inside it is atomic across threads, processes and machines. Inside
+        another transaction of this thread it joins that one: a savepoint that an exception
+        rolls back, committed with the outer transaction.
 
         Args:
             busy_timeout: seconds to wait for another writer, when shorter than the store's.

@@ -142,12 +142,18 @@ class SqliteStore(Store):
     def side_transaction(self, busy_timeout: float | None = None) -> Iterator[sqlite3.Connection]:
         """One write transaction that leaves the generation alone (for the side tables: users,
         sessions, rate limits); all or nothing. BEGIN IMMEDIATE takes the write lock first, so
-        a read-then-write inside it is atomic across threads and processes.
+        a read-then-write inside it is atomic across threads and processes. Inside this
+        thread's open transaction it is a savepoint of that one.
 
         Args:
             busy_timeout: seconds to wait for another writer, when shorter than the store's.
         """
         conn = self._conn
+        depth = getattr(self._local, "depth", 0)
+        if depth:  # this thread's transaction is open: join it
+            with self._savepoint(conn, depth):
+                yield conn
+            return
         if busy_timeout is not None:
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
         try:
@@ -157,6 +163,7 @@ class SqliteStore(Store):
         finally:
             if busy_timeout is not None:
                 conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+        self._local.depth = 1
         try:
             yield conn
             conn.execute("COMMIT")
@@ -170,6 +177,27 @@ class SqliteStore(Store):
             if isinstance(exc, sqlite3.OperationalError):
                 raise self._write_error(exc) from exc
             raise
+        finally:
+            self._local.depth = 0
+
+    @contextmanager
+    def _savepoint(self, conn: sqlite3.Connection, depth: int) -> Iterator[None]:
+        """A transaction inside this thread's open one: undone alone if it fails, committed
+        only with the outer one."""
+        name = f"kb_{depth}"
+        conn.execute(f"SAVEPOINT {name}")
+        self._local.depth = depth + 1
+        try:
+            yield
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                conn.execute(f"RELEASE SAVEPOINT {name}")
+            raise
+        else:
+            conn.execute(f"RELEASE SAVEPOINT {name}")
+        finally:
+            self._local.depth = depth
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -212,7 +240,11 @@ class SqliteStore(Store):
                     ("embedding_dim", str(dimension)),
                     ("splitter", json.dumps(splitter, sort_keys=True)),
                 ):
-                    conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+                    conn.execute(
+                        "INSERT INTO meta (key, value) VALUES (?, ?)"
+                        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        (key, value),
+                    )
             return
         if stored != model_name:
             raise ModelMismatch(

@@ -245,20 +245,31 @@ def prepare(
         IngestError: the file is refused (see `check_content`).
     """
     check_size(name, len(data), max_bytes)
+    sha256 = refuse_stored(store, data, name, meta.id)
+    if read:
+        name, loaded = check_content(data, name, max_bytes, ocr)
+    else:
+        name, loaded = check_kind(data, name, max_bytes), None
+    return Submission(meta, name, sha256, loaded, len(data))
+
+
+def refuse_stored(store: Store, data: bytes, name: str, document_id: str | None = None) -> str:
+    """The file's sha256, unless the very same file is stored as a document (other than
+    `document_id`, whose file it may be).
+
+    Raises:
+        DuplicateDocument: saying which document holds it.
+    """
     sha256 = hashlib.sha256(data).hexdigest()
     existing = store.find_by_sha256(sha256)
-    if existing is not None and existing.id != meta.id:
+    if existing is not None and existing.id != document_id:
         raise DuplicateDocument(
             f"{name} is already in the knowledge base as \u201c{existing.meta.title}\u201d "
             f"(id {existing.id}).",
             existing.id,
             existing.meta.title,
         )
-    if read:
-        name, loaded = check_content(data, name, max_bytes, ocr)
-    else:
-        name, loaded = check_kind(data, name, max_bytes), None
-    return Submission(meta, name, sha256, loaded, len(data))
+    return sha256
 
 
 def ingest_submission(

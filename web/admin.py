@@ -22,6 +22,8 @@ from flask import render_template
 from flask import request
 from flask import url_for
 
+from ingest.details import describe
+from ingest.details import file_details
 from ingest.limits import human_size
 from ingest.ocr import OcrSettings
 from ingest.pipeline import Ingestor
@@ -32,6 +34,7 @@ from kb.audit import AuditLog
 from kb.catalog import KINDS
 from kb.errors import DuplicateDocument
 from kb.errors import FileTooLarge
+from kb.errors import IngestError
 from kb.errors import KBError
 from kb.errors import UnsupportedFormat
 from kb.jobs import Job
@@ -39,6 +42,7 @@ from kb.jobs import Jobs
 from kb.models import Document
 from kb.models import DocumentMeta
 from web.auth import current_user
+from web.errors import asks_for_json
 from web.extensions import current_kb
 from web.extensions import current_settings
 from web.uploads import UploadWorker
@@ -126,15 +130,53 @@ def upload_form():
 
 @bp.post("/upload")
 def upload():
-    """Check the file and its metadata, then start taking it in; on to the progress page."""
+    """Check one file and its metadata, then start taking it in; on to the progress page.
+
+    The upload page's script (static/upload.js) posts each of several files so, each with its
+    own details, asking for JSON: the job (202) or the refusal ({"error"}) comes back instead
+    of a page, and the page shows one progress line per file.
+    """
     values = {name: request.form.get(name, "") for name in FIELDS}
     try:
+        if len(request.files.getlist("file")) > 1:
+            raise IngestError(
+                "Choose one file at a time here, or turn on JavaScript to add several, "
+                "each with its own details."
+            )
         meta = build_meta(**values)
         meta = replace(meta, id=unique_id(meta.id, _id_taken))
         job = _start("add", meta)
     except KBError as exc:
+        if asks_for_json():
+            return _json_refusal(exc)
         return _upload_page(values, error=exc, status=_status(exc))
+    if asks_for_json():
+        data = job_to_dict(job)
+        data["progress_url"] = url_for("admin.progress", job_id=job.id)
+        data["job_url"] = url_for("admin.job_status", job_id=job.id)
+        return jsonify(data), 202
     return redirect(url_for("admin.progress", job_id=job.id), 303)
+
+
+@bp.post("/upload/details")
+def upload_details():
+    """POST /admin/upload/details: the title, publisher and year a file states, as JSON, for
+    the upload form to prefill (the researcher checks them). Nothing is stored; a file that
+    would be refused on upload is refused here with the same sentence."""
+    settings = current_settings()
+    try:
+        data, name = read_upload(request.files.get("file"), settings.max_upload_bytes)
+        details = file_details(current_kb().store, data, name, settings.max_upload_bytes)
+    except KBError as exc:
+        return _json_refusal(exc)
+    return jsonify({**details.to_dict(), "message": describe(details)})
+
+
+def _json_refusal(exc: KBError):
+    body = {"error": str(exc), "status": _status(exc)}
+    if isinstance(exc, DuplicateDocument) and exc.document_id:
+        body["document_url"] = url_for("pages.document", document_id=exc.document_id)
+    return jsonify(body), _status(exc)
 
 
 def _id_taken(document_id: str) -> bool:

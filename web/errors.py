@@ -34,14 +34,24 @@ TITLES = {
 }
 
 
-# Paths whose clients expect JSON whatever went wrong: the API, and the upload progress that
-# the admin pages poll (web/admin.py).
-JSON_PREFIXES = ("/api/", "/admin/jobs/")
+# Paths whose clients expect JSON whatever went wrong: the API, the upload progress that the
+# admin pages poll, and the details read from a file for the upload form (web/admin.py).
+JSON_PREFIXES = ("/api/", "/admin/jobs/", "/admin/upload/details")
 
 
 def wants_json() -> bool:
-    """True for the API's paths and the admin JSON endpoints."""
-    return request.path == "/api" or request.path.startswith(JSON_PREFIXES)
+    """True for the API's paths and the admin JSON endpoints, and for an admin page asked for
+    JSON (the upload page's script posts each file so, web/static/upload.js)."""
+    if request.path == "/api" or request.path.startswith(JSON_PREFIXES):
+        return True
+    return request.path.startswith("/admin/") and asks_for_json()
+
+
+def asks_for_json() -> bool:
+    """The request prefers JSON to HTML (a script's Accept: application/json)."""
+    return request.accept_mimetypes.best_match(["text/html", "application/json"]) == (
+        "application/json"
+    )
 
 
 def error_response(message: str, status: int, headers: dict | None = None) -> Response:

@@ -106,7 +106,7 @@ def _read(
         raise CorruptFile(f"{name} is cut short (it has no end-of-file marker); get a full copy.")
     reader = PdfReader(io.BytesIO(data))
     if reader.is_encrypted:
-        _decrypt(reader, name)
+        decrypt(reader, name)
     count = len(reader.pages)
     if count > max_pages:
         raise FileTooLarge(f"{name} has {count:,} pages, over the limit of {max_pages:,}.")
@@ -273,7 +273,7 @@ def _form_sizes(page, max_depth: int = 8) -> dict:
     return sizes
 
 
-def _decrypt(reader: PdfReader, name: str) -> None:
+def decrypt(reader: PdfReader, name: str) -> None:
     """Open a PDF locked only against editing (empty user password); refuse any other.
 
     AES-encrypted files need pypdf's "crypto" extra (the cryptography package), a dependency.

@@ -1,11 +1,42 @@
-/* The upload progress page: polls the job's JSON (data-job-url) until it finishes, updating
- * the progress bar and the sentence under it (a live region, so screen readers hear it).
- * Without this file the page still shows the state it was served with and a reload link. */
+/* Following upload jobs: `kbJobs.follow(url, onUpdate, onError)` polls a job's JSON until it
+ * finishes, calling onUpdate(job) at each answer. The progress page uses it for its one job
+ * (data-job-url), updating the progress bar and the sentence under it (a live region, so
+ * screen readers hear it); the upload page's script (upload.js) for one line per file.
+ * Without this file the progress page still shows the state it was served with and a reload
+ * link. */
 (function () {
   "use strict";
 
   var INTERVAL_MS = 700;
   var MAX_INTERVAL_MS = 5000;
+
+  function follow(url, onUpdate, onError, delay) {
+    var request = new XMLHttpRequest();
+    request.open("GET", url);
+    request.setRequestHeader("Accept", "application/json");
+    request.onload = function () {
+      var job;
+      try { job = JSON.parse(request.responseText); } catch (e) { job = null; }
+      if (request.status === 200 && job) {
+        onUpdate(job);
+        if (!job.finished) {
+          window.setTimeout(function () { follow(url, onUpdate, onError, INTERVAL_MS); },
+                            INTERVAL_MS);
+        }
+        return;
+      }
+      // 401 (the session ended) and other errors carry {"error": "..."}: say it and stop.
+      onError((job && job.error) || "The progress could not be read; reload the page.");
+    };
+    request.onerror = function () {
+      // The server may be restarting: try again, less often.
+      var next = Math.min((delay || INTERVAL_MS) * 2, MAX_INTERVAL_MS);
+      window.setTimeout(function () { follow(url, onUpdate, onError, next); }, next);
+    };
+    request.send();
+  }
+
+  window.kbJobs = { follow: follow };
 
   function show(section, job) {
     var bar = document.getElementById("job-progress");
@@ -24,37 +55,13 @@
     }
   }
 
-  function poll(section, url, delay) {
-    var request = new XMLHttpRequest();
-    request.open("GET", url);
-    request.setRequestHeader("Accept", "application/json");
-    request.onload = function () {
-      var job;
-      try { job = JSON.parse(request.responseText); } catch (e) { job = null; }
-      if (request.status === 200 && job) {
-        show(section, job);
-        if (!job.finished) {
-          window.setTimeout(function () { poll(section, url, INTERVAL_MS); }, INTERVAL_MS);
-        }
-        return;
-      }
-      // 401 (the session ended) and other errors carry {"error": "..."}: say it and stop.
-      document.getElementById("job-summary").textContent =
-        (job && job.error) || "The progress could not be read; reload the page.";
-    };
-    request.onerror = function () {
-      // The server may be restarting: try again, less often.
-      var next = Math.min(delay * 2, MAX_INTERVAL_MS);
-      window.setTimeout(function () { poll(section, url, next); }, next);
-    };
-    request.send();
-  }
-
   function start() {
     var section = document.getElementById("job");
     if (!section) { return; }
     if (!/\bjob-(queued|running)\b/.test(section.className)) { return; }
-    poll(section, section.getAttribute("data-job-url"), INTERVAL_MS);
+    follow(section.getAttribute("data-job-url"),
+           function (job) { show(section, job); },
+           function (message) { document.getElementById("job-summary").textContent = message; });
   }
 
   if (document.readyState === "loading") {

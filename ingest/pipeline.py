@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import threading
 from collections.abc import Callable
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -37,6 +35,7 @@ from kb.errors import IngestError
 from kb.errors import KBError
 from kb.models import Chunk
 from kb.models import DocumentMeta
+from kb.originals import Originals
 from kb.store import MAX_SENTENCE_VECTORS
 from kb.store import Store
 
@@ -101,10 +100,11 @@ class Ingestor:
     Args:
         store: where documents and passages go.
         embedder: embeds passages (recorded in the store; another model is refused).
-        files_dir: where originals are kept, named by their sha256.
+        files_dir: where originals are kept, named by their sha256 (unless `originals` says).
         max_bytes: refuse files larger than this.
         batch_size: passages embedded per call.
         ocr: OCR limits for PDF pages with no usable text layer (None: refuse them).
+        originals: where originals are kept (kb.originals; default: in files_dir).
     """
 
     def __init__(
@@ -116,8 +116,10 @@ class Ingestor:
         max_bytes: int | None = None,
         batch_size: int = 64,
         ocr: OcrSettings | None = None,
+        originals: Originals | None = None,
     ) -> None:
         self.ocr = ocr
+        self.originals = originals or Originals(store, files_dir)
         self.store = store
         self.embedder = embedder
         self.files_dir = Path(files_dir)
@@ -191,10 +193,10 @@ class Ingestor:
         Meter(path.name, len(data), VECTORS).spend(len(chunks) + sum(map(len, sentences)))
         vectors, sentence_vectors = self._embed(meta, chunks, sentences, on_progress)
         self.store.ensure_model(self.embedder.name, self.embedder.dimension, SPLITTER_SETTINGS)
-        kept = self._keep_original(path, data, sha256)
+        kept = self.originals.keep(sha256, path.suffix, data, path.name)
         replaced = self.store.put_document(
             meta,
-            file_path=str(kept),
+            file_path=kept,
             sha256=sha256,
             fingerprint=self._fingerprint(sha256, meta),
             text=text,
@@ -250,22 +252,6 @@ class Ingestor:
             per_chunk.append(rest[: len(group)])
             rest = rest[len(group) :]
         return passage_vectors, per_chunk
-
-    def _keep_original(self, path: Path, data: bytes, sha256: str) -> Path:
-        """Keep the file under its sha256 (write then rename, so no half-written copies)."""
-        target = self.files_dir / f"{sha256}{path.suffix.lower()}"
-        if not target.exists():
-            # A name of this process and thread's own: an upload and `kb ingest` may keep the
-            # same file at once.
-            tmp = target.with_name(f"{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-            try:
-                self.files_dir.mkdir(parents=True, exist_ok=True)  # fails too on a full disk
-                tmp.write_bytes(data)
-                os.replace(tmp, target)
-            except OSError as exc:
-                tmp.unlink(missing_ok=True)
-                raise IngestError(f"Could not keep a copy of {path.name}: {exc.strerror}.") from exc
-        return target
 
 
 def _read_capped(path: Path, max_bytes: int) -> bytes:

@@ -63,6 +63,11 @@ class StoreError(KBError):
     """The store cannot be used (locked past the timeout, disk full, a model mismatch)."""
 
 
+class StoreUnavailable(StoreError):
+    """The database server cannot be reached (down, restarting, the network): nothing was done,
+    and the same request will work once it is back."""
+
+
 class ModelMismatch(StoreError):
     """The stored vectors came from another embedding model: re-embed before searching."""
 

@@ -6,6 +6,7 @@ from kb.embedder import MINILM_NAME
 from kb.embedder import Embedder
 from kb.embedder import make_embedder
 from kb.errors import StoreError
+from kb.originals import Originals
 from kb.pause import PAUSED_FILE
 from kb.pause import pause_after
 from kb.search import KnowledgeBase
@@ -34,6 +35,11 @@ def open_store(settings: Settings, create: bool = False) -> Store:
             settings.pause_after_passages, settings.data_dir / PAUSED_FILE
         )
     return store
+
+
+def open_originals(settings: Settings, store: Store) -> Originals:
+    """Where the settings keep originals and uploaded files (kb.originals)."""
+    return Originals(store, settings.files_dir, settings.originals)
 
 
 def make_model_embedder(settings: Settings, *, ingest: bool = False) -> Embedder:

@@ -1,15 +1,21 @@
-"""Upload jobs: a document being taken in the background, and how far it has got.
+"""Upload jobs: a queue in the knowledge base's database, taken by any worker.
 
-The table lives in the knowledge base's database, so any server process can report the
-progress of a job that another process runs. A job whose process has died (a restart, a crash)
-would otherwise say "running" for ever: it is reported as failed on its next read, and since
-each document is written in one transaction, nothing of it was stored. A process on this host
-is looked up by its pid; one on another host (a container sharing the data folder) counts as
-dead when its job has not moved for STALE_AFTER_SECONDS.
+A server accepting an upload keeps the file (kb.originals) and records a queued job; a worker
+(`kb worker`, or a server's own upload thread) claims it, takes the file in and records the
+outcome. Because the queue and the progress are in the database, any server reports any job.
+
+Claiming is atomic: on PostgreSQL the oldest job is locked with `SELECT ... FOR UPDATE SKIP
+LOCKED` (workers never wait for each other), on SQLite it is read and taken inside one write
+transaction. A claim is a lease: the worker renews it while it works (ingest.jobrunner). A
+worker that dies (a crash, `kill -9`, a machine gone) stops renewing; once its lease has passed
+another worker claims the job again. Each document is written in one transaction, so the dead
+worker left nothing of it behind. A job claimed MAX_ATTEMPTS times without finishing (a file
+that kills every worker that reads it) is reported as failed instead of being tried for ever.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import socket
@@ -17,27 +23,39 @@ from dataclasses import asdict
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
+from datetime import timedelta
 
 from kb.errors import NotFound
+from kb.models import DocumentMeta
 from kb.store import Store
 
 UNFINISHED = ("queued", "running")
-STALE_AFTER_SECONDS = 15 * 60
 _COLUMNS = (
     "id, action, username, file_name, sha256, document_id, title, status, stage, pages, embedded,"
-    " to_embed, passages, outcome, message, pid, host, created_at, updated_at, ocr_done, ocr_total"
+    " to_embed, passages, outcome, message, pid, host, created_at, updated_at, ocr_done,"
+    " ocr_total, meta, worker, lease_until, attempts"
 )
+MAX_ATTEMPTS = 3
+DEFAULT_LEASE_SECONDS = 30.0
 DIED = (
-    "The server process working on this file stopped before it finished, so nothing was "
-    "stored; upload the file again."
+    "The worker taking this file in stopped before it finished, several times over, so nothing "
+    "was stored; upload the file again, or ask an administrator to look at the workers' logs."
 )
+# Row locks where the database has them: workers skip a job another worker is claiming.
+_SKIP_LOCKED = {"postgres": " FOR UPDATE SKIP LOCKED"}
 
 
-def _now() -> str:
+def _now(later: float = 0.0) -> str:
     """A time as stored: ISO 8601, UTC, to the microsecond, so that jobs created in one second
-    still sort in the order they came (text order is time order: "...:01+00:00" sorts before
-    "...:01.5+00:00")."""
-    return datetime.now(UTC).isoformat(timespec="microseconds")
+    still sort in the order they came, and leases compare as text (text order is time order:
+    "...:01+00:00" sorts before "...:01.5+00:00")."""
+    return (datetime.now(UTC) + timedelta(seconds=later)).isoformat(timespec="microseconds")
+
+
+def worker_name() -> str:
+    """This process's name in the jobs it claims: host, pid and a random part (a pid is reused
+    after a restart, a container's host name is shared by its copies)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 @dataclass(frozen=True)
@@ -66,29 +84,44 @@ class Job:
     updated_at: str
     ocr_done: int = 0  # scanned pages read by OCR so far, of ocr_total
     ocr_total: int = 0
+    meta: str = "{}"  # the form's metadata (JSON), for the worker
+    worker: str = ""  # who holds the job (worker_name), until lease_until
+    lease_until: str = ""
+    attempts: int = 0
 
     @property
     def finished(self) -> bool:
         return self.status not in UNFINISHED
 
+    @property
+    def document_meta(self) -> DocumentMeta:
+        """The metadata the document is to be stored with."""
+        values = json.loads(self.meta)
+        return DocumentMeta(
+            id=self.document_id,
+            title=self.title,
+            publisher=values["publisher"],
+            year=values["year"],
+            kind=values["kind"],
+            url=values.get("url", ""),
+            tags=tuple(values.get("tags", ())),
+        )
+
+    @property
+    def suffix(self) -> str:
+        return os.path.splitext(self.file_name)[1].lower()
+
     def to_dict(self) -> dict:
         data = asdict(self)
-        del data["pid"], data["host"], data["sha256"]
+        for private in ("pid", "host", "sha256", "meta", "worker", "lease_until"):
+            del data[private]
         return {**data, "finished": self.finished}
 
 
-def _alive(job: Job) -> bool:
-    """Whether the process running an unfinished job still exists (see the module docstring)."""
-    if job.host != socket.gethostname():
-        moved = datetime.fromisoformat(job.updated_at)
-        return (datetime.now(UTC) - moved).total_seconds() < STALE_AFTER_SECONDS
-    try:
-        os.kill(job.pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process: it exists
-    return True
+def meta_json(meta: DocumentMeta) -> str:
+    """A document's metadata (but its id and title, which have columns) for a job's row."""
+    values = {"publisher": meta.publisher, "year": meta.year, "kind": meta.kind}
+    return json.dumps({**values, "url": meta.url, "tags": list(meta.tags)})
 
 
 class Jobs:
@@ -102,32 +135,81 @@ class Jobs:
         self.store = store
 
     def create(
-        self, *, action: str, user: str, file_name: str, sha256: str, document_id: str, title: str
+        self,
+        *,
+        action: str,
+        user: str,
+        file_name: str,
+        sha256: str,
+        meta: DocumentMeta,
     ) -> Job:
-        """A new queued job, run by this process."""
+        """A new queued job for any worker; its file is already kept (kb.originals)."""
         job_id = secrets.token_hex(8)
         now = _now()
         self.store.connection().execute(
-            "INSERT INTO jobs (id, action, username, file_name, sha256, document_id, title, status,"
-            " pid, host, created_at, updated_at) VALUES (?,?,?,?,?,?,?,'queued',?,?,?,?)",
+            "INSERT INTO jobs (id, action, username, file_name, sha256, document_id, title,"
+            " status, pid, host, created_at, updated_at, meta)"
+            " VALUES (?,?,?,?,?,?,?,'queued',0,'',?,?,?)",
             (
                 job_id,
                 action,
                 user,
                 file_name,
                 sha256,
-                document_id,
-                title,
-                os.getpid(),
-                socket.gethostname(),
+                meta.id,
+                meta.title,
                 now,
                 now,
+                meta_json(meta),
             ),
         )
         return self.get(job_id)
 
-    def start(self, job_id: str) -> None:
-        self._set(job_id, status="running")
+    def claim(self, worker: str, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> Job | None:
+        """Take the oldest job that is queued, or whose worker's lease has passed; None when
+        there is none. A job already tried MAX_ATTEMPTS times is marked failed instead."""
+        lock = _SKIP_LOCKED.get(self.store.dialect, "")
+        while True:
+            with self.store.side_transaction() as conn:
+                now = _now()
+                row = conn.execute(
+                    f"SELECT {_COLUMNS} FROM jobs WHERE status = 'queued'"
+                    " OR (status = 'running' AND lease_until < ?)"
+                    f" ORDER BY created_at, id LIMIT 1{lock}",
+                    (now,),
+                ).fetchone()
+                if row is None:
+                    return None
+                job = Job(*row)
+                if job.attempts >= MAX_ATTEMPTS:
+                    conn.execute(
+                        "UPDATE jobs SET status = 'failed', outcome = 'failed', message = ?,"
+                        " updated_at = ? WHERE id = ?",
+                        (DIED, now, job.id),
+                    )
+                    continue
+                conn.execute(
+                    "UPDATE jobs SET status = 'running', worker = ?, lease_until = ?,"
+                    " attempts = attempts + 1, pid = ?, host = ?, updated_at = ? WHERE id = ?",
+                    (
+                        worker,
+                        _now(lease_seconds),
+                        os.getpid(),
+                        socket.gethostname(),
+                        now,
+                        job.id,
+                    ),
+                )
+            return self.get(job.id)
+
+    def renew(self, job_id: str, worker: str, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> bool:
+        """Extend a worker's lease on its running job; False when the job is no longer its own
+        (the lease passed and another worker claimed it, or it finished)."""
+        cursor = self.store.connection().execute(
+            "UPDATE jobs SET lease_until = ? WHERE id = ? AND worker = ? AND status = 'running'",
+            (_now(lease_seconds), job_id, worker),
+        )
+        return cursor.rowcount == 1
 
     def progress(self, job_id: str, stage: str, done: int, total: int) -> None:
         """Record a pipeline progress call: ("ocr", pages done, pages to read), ("read", pages,
@@ -152,7 +234,7 @@ class Jobs:
         )
 
     def get(self, job_id: str) -> Job:
-        """The job; one whose process has died is marked failed first.
+        """The job.
 
         Raises:
             NotFound: no job has that id.
@@ -164,11 +246,7 @@ class Jobs:
         )
         if row is None:
             raise NotFound(f"There is no upload job with id {job_id!r}.")
-        job = Job(*row)
-        if not job.finished and not _alive(job):
-            self.finish(job.id, "failed", message=DIED)
-            return self.get(job_id)
-        return job
+        return Job(*row)
 
     def recent(self, limit: int = 10) -> list[Job]:
         rows = self.store.connection().execute(
@@ -177,8 +255,9 @@ class Jobs:
         return [Job(*row) for row in rows]
 
     def pending(self) -> list[Job]:
-        """Jobs still queued or running (in any live process)."""
+        """Jobs still queued or running (a job whose worker died is queued again by the next
+        claim, so it counts as pending too)."""
         rows = self.store.connection().execute(
             f"SELECT {_COLUMNS} FROM jobs WHERE status IN ('queued', 'running')"
         )
-        return [job for job in (Job(*row) for row in rows) if _alive(job)]
+        return [Job(*row) for row in rows]

@@ -27,6 +27,13 @@ class Settings:
             "off" (refuse them, saying they need OCR).
         ocr_max_pages: the most pages of one document that OCR reads.
         ocr_seconds_per_page: the most time OCR spends on one page.
+        originals: where uploaded files and documents' originals are kept (kb.originals):
+            "folder" (files_dir, one machine) or "database" (servers on several machines).
+        uploads: "server" (a server takes uploads in on its own thread, and also runs jobs
+            other servers queued: the single-machine default) or "queue" (servers only queue
+            them for `kb worker` processes).
+        job_lease_seconds: how long a worker's claim on a job holds without a heartbeat; a job
+            whose worker died is taken again this long after its last heartbeat.
     """
 
     data_dir: Path
@@ -39,6 +46,9 @@ class Settings:
     ocr: str = "auto"
     ocr_max_pages: int = 200
     ocr_seconds_per_page: float = 60.0
+    originals: str = "folder"
+    uploads: str = "server"
+    job_lease_seconds: float = 30.0
 
     @property
     def db_path(self) -> Path:
@@ -68,8 +78,9 @@ class Settings:
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         """Settings from KB_DATA_DIR, KB_CORPUS_DIR, KB_EMBEDDER (defaults: ./data, ./corpus),
         KB_HNSW_THRESHOLD, KB_MAX_UPLOAD_BYTES, KB_BUSY_TIMEOUT (seconds), KB_OCR (auto, off),
-        KB_OCR_MAX_PAGES, KB_OCR_SECONDS_PER_PAGE and, for fault
-        tests, KB_TEST_PAUSE_AFTER_PASSAGES."""
+        KB_OCR_MAX_PAGES, KB_OCR_SECONDS_PER_PAGE, KB_ORIGINALS (folder, database), KB_UPLOADS
+        (server, queue), KB_JOB_LEASE_SECONDS and, for fault tests,
+        KB_TEST_PAUSE_AFTER_PASSAGES."""
         env = os.environ if environ is None else environ
         return cls(
             data_dir=Path(env.get("KB_DATA_DIR", "data")),
@@ -82,4 +93,7 @@ class Settings:
             ocr=env.get("KB_OCR", "auto"),
             ocr_max_pages=int(env.get("KB_OCR_MAX_PAGES", 200)),
             ocr_seconds_per_page=float(env.get("KB_OCR_SECONDS_PER_PAGE", 60.0)),
+            originals=env.get("KB_ORIGINALS", "folder"),
+            uploads=env.get("KB_UPLOADS", "server"),
+            job_lease_seconds=float(env.get("KB_JOB_LEASE_SECONDS", 30.0)),
         )

@@ -21,13 +21,16 @@ STATUSES = ("added", "replaced", "updated", "unchanged", "failed")
 def _ingestor(settings: Settings):
     from ingest.pipeline import Ingestor
     from kb.factory import make_model_embedder
+    from kb.factory import open_originals
 
+    store = open_store(settings, create=True)
     return Ingestor(
-        open_store(settings, create=True),
+        store,
         make_model_embedder(settings, ingest=True),
         settings.files_dir,
         max_bytes=settings.max_upload_bytes,
         ocr=OcrSettings.from_settings(settings),
+        originals=open_originals(settings, store),
     )
 
 

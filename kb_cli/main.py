@@ -70,3 +70,4 @@ from kb_cli import myths  # noqa: E402,F401,I001
 from kb_cli import figures  # noqa: E402,F401,I001
 from kb_cli import serving  # noqa: E402,F401,I001
 from kb_cli import users  # noqa: E402,F401,I001
+from kb_cli import worker  # noqa: E402,F401,I001

@@ -24,7 +24,6 @@ from test_limits import SIX_PAGES_ONE_STREAM
 from ingest.pipeline import Ingestor
 from kb.embedder import HashingEmbedder
 from kb.errors import NotFound
-from kb.jobs import Jobs
 from kb.search import KnowledgeBase
 from kb.settings import Settings
 from kb.store import SqliteStore
@@ -266,33 +265,6 @@ def test_a_failure_while_ingesting_is_reported_and_stores_nothing(kb, settings, 
     assert job["summary"] == "The disk is full at /data; nothing was written."
     assert len(kb.store.list_documents()) == before
     assert app.extensions["audit"].entries() == []
-
-
-def test_a_job_whose_process_died_is_reported_failed(store):
-    import subprocess
-    import sys
-
-    jobs = Jobs(store)
-    job = jobs.create(
-        action="add", user="ada", file_name="a.pdf", sha256="0", document_id="a", title="A"
-    )
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    store.connection().execute("UPDATE jobs SET pid = ? WHERE id = ?", (dead.pid, job.id))
-    found = jobs.get(job.id)
-    assert found.status == "failed" and "stopped before it finished" in found.message
-    assert jobs.pending() == []
-
-    # A job run on another host (a container sharing the folder) is dead once it stops moving.
-    other = jobs.create(
-        action="add", user="ada", file_name="b.pdf", sha256="1", document_id="b", title="B"
-    )
-    store.connection().execute("UPDATE jobs SET host = 'elsewhere' WHERE id = ?", (other.id,))
-    assert jobs.get(other.id).status == "queued"
-    store.connection().execute(
-        "UPDATE jobs SET updated_at = '2000-01-01T00:00:00+00:00' WHERE id = ?", (other.id,)
-    )
-    assert jobs.get(other.id).status == "failed"
 
 
 def test_stale_temporary_copies_are_swept(settings, kb):

@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask
 
 from kb.factory import open_knowledge_base
+from kb.reload import IndexReloader
 from kb.search import MAX_K
 from kb.search import KnowledgeBase
 from kb.settings import Settings
@@ -66,6 +67,9 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_RATE_LIMIT": "5 per 15 minutes",
     # The upload pipeline (web/admin.py); None: one over the knowledge base's store and model.
     "INGESTOR": None,
+    # Reload the vector index on a background thread as soon as the store changes (kb/reload.py),
+    # rather than on the first search after it; None means "unless TESTING".
+    "INDEX_RELOAD": None,
 }
 
 
@@ -97,6 +101,9 @@ def create_app(config: dict | None = None, kb: KnowledgeBase | None = None) -> F
     if warm_up or (warm_up is None and not app.config["TESTING"]):
         # Pay for the model and the index now, not on the first person's search.
         app.extensions["kb"].warm_up()
+    reload = app.config["INDEX_RELOAD"]
+    if reload or (reload is None and not app.config["TESTING"]):
+        app.extensions["reloader"] = IndexReloader(app.extensions["kb"]).start()
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(embed.bp)

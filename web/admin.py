@@ -24,6 +24,7 @@ from flask import url_for
 
 from ingest.details import describe
 from ingest.details import file_details
+from ingest.jobrunner import JobRunner
 from ingest.limits import human_size
 from ingest.ocr import OcrSettings
 from ingest.pipeline import Ingestor
@@ -37,6 +38,7 @@ from kb.errors import FileTooLarge
 from kb.errors import IngestError
 from kb.errors import KBError
 from kb.errors import UnsupportedFormat
+from kb.factory import open_originals
 from kb.jobs import Job
 from kb.jobs import Jobs
 from kb.models import Document
@@ -63,20 +65,33 @@ def init_app(app: Flask) -> None:
     """
     kb = app.extensions["kb"]
     settings = app.config["SETTINGS"]
+    originals = open_originals(settings, kb.store)
     ingestor = app.config.get("INGESTOR") or Ingestor(
         kb.store,
         kb.embedder,
         settings.files_dir,
         max_bytes=settings.max_upload_bytes,
         ocr=OcrSettings.from_settings(settings),
+        originals=originals,
     )
     jobs = Jobs(kb.store)
     audit = AuditLog(kb.store)
+    runner = None
+    if settings.uploads == "server":
+        runner = JobRunner(
+            ingestor,
+            jobs,
+            audit,
+            originals,
+            settings.data_dir / "uploads",
+            lease_seconds=settings.job_lease_seconds,
+        )
     app.extensions.update(
         ingestor=ingestor,
         jobs=jobs,
         audit=audit,
-        upload_worker=UploadWorker(ingestor, jobs, audit, settings.data_dir / "uploads"),
+        originals=originals,
+        upload_worker=UploadWorker(jobs, originals, runner, keep_polling=not app.config["TESTING"]),
     )
     if app.config.get("MAX_CONTENT_LENGTH") is None:
         app.config["MAX_CONTENT_LENGTH"] = max_request_bytes(settings.max_upload_bytes)

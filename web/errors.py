@@ -19,6 +19,7 @@ from kb.errors import KBError
 from kb.errors import NotFound
 from kb.errors import QueryError
 from kb.errors import StoreError
+from kb.errors import StoreUnavailable
 
 TITLES = {
     400: "Bad request",
@@ -73,6 +74,31 @@ def error_response(message: str, status: int, headers: dict | None = None) -> Re
     return response
 
 
+# While the database server cannot be reached: one sentence, and when to try again.
+UNAVAILABLE = (
+    "The knowledge base's database cannot be reached right now, so nothing was done; "
+    "try again in a minute."
+)
+RETRY_AFTER_SECONDS = 5
+# The driver's errors for an unreachable server, should one reach us untranslated (a store
+# normally raises StoreUnavailable): psycopg's OperationalError (connection refused, closed,
+# "the database system is starting up") and psycopg_pool's PoolTimeout (no connection came).
+_UNREACHABLE = {("psycopg", "OperationalError"), ("psycopg_pool", "PoolTimeout")}
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """Whether an error says the database server cannot be reached right now."""
+    if isinstance(exc, StoreUnavailable):
+        return True
+    return any(
+        (cls.__module__.split(".")[0], cls.__name__) in _UNREACHABLE for cls in type(exc).__mro__
+    )
+
+
+def unavailable_response() -> Response:
+    return error_response(UNAVAILABLE, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
 def kb_error_status(exc: KBError) -> int:
     """The HTTP status for one of our own errors."""
     if isinstance(exc, NotFound):
@@ -108,6 +134,8 @@ def _too_large_message() -> str:
 
 
 def _kb_error(exc: KBError):
+    if isinstance(exc, StoreUnavailable):
+        return unavailable_response()
     return error_response(str(exc), kb_error_status(exc))
 
 
@@ -116,6 +144,9 @@ def _query_error(exc: QueryError):
 
 
 def _unexpected(exc: Exception):
+    if database_unreachable(exc):
+        current_app.logger.warning("Database unreachable on %s: %s", request.path, exc)
+        return unavailable_response()
     # A bug of ours: log it in full, tell the person only that it is not their fault.
     current_app.logger.exception("Unhandled error on %s", request.path)
     return error_response("Something went wrong on our side; please try again later.", 500)

@@ -1,21 +1,22 @@
-"""Serving a document's original file from the data folder, and only from there.
+"""Serving a document's original file from where it is kept (kb.originals), and only there.
 
-The store records where ingestion kept each original (named by its sha256 under
-`settings.files_dir`). A stored path that resolves outside that folder is never served, and
-originals that a browser would execute (HTML) are sent under a sandboxing policy.
+Originals are kept by their sha256 in the data folder's files folder or in the database. A
+stored path that resolves outside the files folder is never served, and originals that a
+browser would execute (HTML) are sent under a sandboxing policy.
 """
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 from flask import abort
+from flask import current_app
 from flask import send_file
 
 from kb.models import Document
-from kb.settings import Settings
+from kb.originals import Originals
 from web.extensions import current_kb
-from web.extensions import current_settings
 
 # suffix -> (mimetype, inline?, Content-Security-Policy)
 _TEXT_POLICY = "default-src 'none'; frame-ancestors 'self'"
@@ -33,45 +34,40 @@ _TYPES = {
 _DOWNLOAD = ("application/octet-stream", False, _TEXT_POLICY)
 
 
-def original_path(settings: Settings, document: Document) -> Path | None:
-    """The original file of a document if it exists under the data folder's files dir.
+def _originals() -> Originals:
+    return current_app.extensions["originals"]
 
-    Args:
-        settings: gives `files_dir`.
-        document: the stored document (its `file_path` may be absolute or relative).
 
-    Returns:
-        The resolved path, or None when there is no file or it lies outside files_dir.
-    """
-    if not document.file_path:
+def original_suffix(document: Document) -> str | None:
+    """The suffix (".pdf") of the document's kept original, or None when none is kept."""
+    if not document.file_path or not _originals().has(document.sha256, document.file_path):
         return None
-    root = settings.files_dir.resolve()
-    stored = Path(document.file_path)
-    # A relative path was relative to wherever ingestion ran; the file name under files_dir
-    # still finds it when the server runs elsewhere or the data folder moved.
-    for candidate in (stored, root / stored.name):
-        resolved = candidate.resolve()
-        if resolved.is_relative_to(root) and resolved != root and resolved.is_file():
-            return resolved
-    return None
+    return Path(document.file_path).suffix.lower()
 
 
-def is_pdf(path: Path | None) -> bool:
-    return path is not None and path.suffix.lower() == ".pdf"
+def is_pdf(suffix: str | None) -> bool:
+    return suffix == ".pdf"
 
 
 def send_original(document_id: str):
     """GET /files/<document_id>: the original file, or 404."""
     document = current_kb().store.get_document(document_id)
-    path = original_path(current_settings(), document)
-    if path is None:
-        abort(404)
-    mimetype, inline, policy = _TYPES.get(path.suffix.lower(), _DOWNLOAD)
+    originals = _originals()
+    # A file in the folder is streamed; one in the database is read whole (at most the upload
+    # limit).
+    source: Path | io.BytesIO | None = originals.folder_path(document.file_path)
+    if source is None:
+        data = originals.read(document.sha256) if document.file_path else None
+        if data is None:
+            abort(404)
+        source = io.BytesIO(data)
+    suffix = Path(document.file_path).suffix.lower()
+    mimetype, inline, policy = _TYPES.get(suffix, _DOWNLOAD)
     response = send_file(
-        path,
+        source,
         mimetype=mimetype,
         as_attachment=not inline,
-        download_name=f"{document.id}{path.suffix.lower()}",
+        download_name=f"{document.id}{suffix}",
         max_age=3600,
     )
     response.headers["Content-Security-Policy"] = policy

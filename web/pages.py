@@ -22,7 +22,6 @@ from kb.models import Hit
 from kb.models import SearchFilters
 from web import files
 from web.extensions import current_kb
-from web.extensions import current_settings
 from web.facets import facets_from_hits
 from web.facets import facets_from_library
 from web.figures import evidence_view
@@ -109,7 +108,7 @@ def document(document_id: str):
     """The reader: metadata, then every passage in order with its #p<ordinal> anchor."""
     kb = current_kb()
     doc = kb.store.get_document(document_id)
-    original = files.original_path(current_settings(), doc)
+    original = files.original_suffix(doc)
     passages = [_passage_view(doc, passage) for passage in kb.store.passages_of(document_id)]
     return render_template(
         "document.html",

@@ -1,48 +1,35 @@
-"""Uploads: a file read safely from a form, then taken in on a background thread.
+"""Uploads: a file read safely from a form, kept, queued, and taken in by a worker.
 
 The name a browser sends is never used as a path: `display_name` keeps only plain characters
-(werkzeug's secure_filename) for messages, and the bytes are copied into a fresh folder under
-`<data folder>/uploads` that is deleted when the job ends. One worker thread per process takes
-files in one at a time while the site keeps serving searches; the jobs table (kb.jobs) holds
-the progress, so any process can report it, and the store's generation bump makes the new
-document searchable in every process.
+(werkzeug's secure_filename) for messages and for the scratch copy a worker reads. The bytes
+are kept by kb.originals (a folder, or the database when servers are on several machines) and a
+job is queued (kb.jobs); a worker (ingest.jobrunner) takes it in: this process's own upload
+thread by default, or `kb worker` processes when the settings say servers only queue uploads
+(KB_UPLOADS=queue). The jobs table holds the progress, so any process can report it, and the
+store's generation bump makes the new document searchable in every process.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import queue
-import shutil
-import tempfile
 import threading
-import time
-from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 from werkzeug.datastructures import FileStorage
 from werkzeug.utils import secure_filename
 
-from ingest.pipeline import Ingestor
+from ingest.jobrunner import JobRunner
 from ingest.service import Submission
 from ingest.service import check_size
-from ingest.service import ingest_submission
-from kb.audit import AuditLog
 from kb.errors import IngestError
 from kb.jobs import Job
 from kb.jobs import Jobs
+from kb.originals import Originals
 
-# A temporary copy older than this belongs to a process that died mid-job (a live job's copy
-# is removed when it ends); such folders are swept when a worker starts.
-STALE_COPY_SECONDS = 24 * 3600
 # Room for the form's other fields (title, tags, CSRF token) on top of the file itself; also
 # the most any request but an upload may send (web.production).
 FORM_ALLOWANCE_BYTES = 1 << 20
-FAILED_UNEXPECTEDLY = (
-    "Something went wrong on our side while taking the file in, so nothing was stored; "
-    "try again later."
-)
 _log = logging.getLogger(__name__)
 
 
@@ -79,89 +66,62 @@ def max_request_bytes(max_upload_bytes: int) -> int:
     return max_upload_bytes + FORM_ALLOWANCE_BYTES
 
 
-@dataclass(frozen=True)
-class Task:
-    """A prepared file waiting for the worker, with its temporary copy."""
-
-    job_id: str
-    action: str
-    user: str
-    submission: Submission
-    folder: Path
-
-    @property
-    def path(self) -> Path:
-        return self.folder / self.submission.name
-
-
 class UploadWorker:
-    """One background thread that takes queued uploads in, one at a time.
+    """Queues uploads for any worker, and (unless the settings leave them to `kb worker`)
+    runs queued jobs on one background thread of this process, one at a time, while the site
+    keeps serving searches.
 
     Args:
-        ingestor: the pipeline (the app's store and embedder).
-        jobs: where progress and outcomes are recorded.
-        audit: where finished changes are recorded.
-        uploads_dir: where temporary copies are kept while their job runs.
+        jobs: the queue.
+        originals: where an uploaded file is kept for the worker that takes it in.
+        runner: runs the jobs on this process's thread; None: servers only queue them.
+        keep_polling: also look for jobs other processes queued (or left behind when they
+            died) every `poll_seconds`, not only after an upload here (a production server;
+            tests leave it off so that no thread outlives its test's database).
     """
 
-    def __init__(self, ingestor: Ingestor, jobs: Jobs, audit: AuditLog, uploads_dir: Path) -> None:
-        self.ingestor = ingestor
+    def __init__(
+        self,
+        jobs: Jobs,
+        originals: Originals,
+        runner: JobRunner | None,
+        *,
+        keep_polling: bool = False,
+        poll_seconds: float = 2.0,
+    ) -> None:
         self.jobs = jobs
-        self.audit = audit
-        self.uploads_dir = Path(uploads_dir)
-        self._queue: queue.Queue[Task] = queue.Queue()
+        self.originals = originals
+        self.runner = runner
+        self.keep_polling = keep_polling
+        self.poll_seconds = poll_seconds
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._sweep()
-
-    def _sweep(self) -> None:
-        """Delete the temporary copies that dead processes left behind."""
-        if not self.uploads_dir.is_dir():
-            return
-        cutoff = time.time() - STALE_COPY_SECONDS
-        for folder in self.uploads_dir.glob("upload-*"):
-            try:
-                if folder.is_dir() and folder.stat().st_mtime < cutoff:
-                    shutil.rmtree(folder, ignore_errors=True)
-            except OSError:
-                continue
+        if runner is not None and keep_polling:
+            self._ensure_thread()
 
     def submit(self, *, action: str, user: str, submission: Submission, data: bytes) -> Job:
-        """Copy the file aside, record a queued job and hand it to the worker thread.
+        """Keep the file, record a queued job, and wake this process's runner (if it has one).
 
         Raises:
-            IngestError: the temporary copy could not be written (nothing was recorded).
+            IngestError: the file could not be kept (nothing was recorded).
         """
-        folder = self._copy(submission, data)
+        self.originals.keep(submission.sha256, Path(submission.name).suffix, data, submission.name)
         try:
             job = self.jobs.create(
                 action=action,
                 user=user,
                 file_name=submission.name,
                 sha256=submission.sha256,
-                document_id=submission.meta.id,
-                title=submission.meta.title,
+                meta=submission.meta,
             )
         except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
+            self.originals.discard(submission.sha256)
             raise
-        self._queue.put(Task(job.id, action, user, submission, folder))
-        self._ensure_thread()
+        if self.runner is not None:
+            self._ensure_thread()
+            self._wake.set()
         return job
-
-    def _copy(self, submission: Submission, data: bytes) -> Path:
-        try:
-            self.uploads_dir.mkdir(parents=True, exist_ok=True)
-            folder = Path(tempfile.mkdtemp(prefix="upload-", dir=self.uploads_dir))
-            target = folder / submission.name
-            if target.parent != folder:  # display_name never holds a separator; be sure
-                raise IngestError(f"{submission.name} is not a usable file name.")
-            target.write_bytes(data)
-        except OSError as exc:
-            raise IngestError(
-                f"{submission.name} could not be saved for processing ({exc.strerror or exc})."
-            ) from exc
-        return folder
 
     def _ensure_thread(self) -> None:
         with self._lock:
@@ -170,37 +130,13 @@ class UploadWorker:
                 self._thread.start()
 
     def _loop(self) -> None:
+        assert self.runner is not None
         while True:
-            task = self._queue.get()
             try:
-                self._run(task)
-            finally:
-                self._queue.task_done()
-
-    def _run(self, task: Task) -> None:
-        try:
-            self.jobs.start(task.job_id)
-            progress = partial(self.jobs.progress, task.job_id)
-            outcome = ingest_submission(self.ingestor, task.submission, task.path, progress)
-            if outcome.status == "failed":
-                self.jobs.finish(task.job_id, "failed", message=outcome.reason)
-                return
-            if outcome.status != "unchanged":
-                meta = task.submission.meta
-                detail = f"{task.submission.name}, {outcome.passages} passages"
-                self.audit.record(task.user, task.action, meta.id, meta.title, detail)
-            self.jobs.finish(task.job_id, outcome.status, passages=outcome.passages)
-        except Exception:
-            _log.exception("Upload job %s failed unexpectedly", task.job_id)
-            try:
-                self.jobs.finish(task.job_id, "failed", message=FAILED_UNEXPECTEDLY)
+                if self.runner.run_next() is not None:
+                    continue
             except Exception:
-                _log.exception("Could not record the failure of upload job %s", task.job_id)
-        finally:
-            shutil.rmtree(task.folder, ignore_errors=True)
-
-    def wait(self, timeout: float = 30.0) -> bool:
-        """Block until every queued job has finished (tests, shutdown); False on timeout."""
-        done = threading.Event()
-        threading.Thread(target=lambda: (self._queue.join(), done.set()), daemon=True).start()
-        return done.wait(timeout)
+                # The database is unreachable, say: the job stays queued for the next look.
+                _log.exception("Could not take the next upload job; trying again shortly")
+            self._wake.wait(self.poll_seconds if self.keep_polling else None)
+            self._wake.clear()

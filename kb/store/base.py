@@ -22,6 +22,7 @@ document and its audit record together).
 from __future__ import annotations
 
 import json
+import time
 from abc import ABC
 from abc import abstractmethod
 from collections.abc import Callable
@@ -49,6 +50,8 @@ VECTOR_ID_BITS = 6
 MAX_SENTENCE_VECTORS = (1 << VECTOR_ID_BITS) - 1
 
 NO_FILTERS = SearchFilters()
+# How often Store.wait_for_change reads the generation when the backend cannot be woken.
+CHANGE_POLL_SECONDS = 0.2
 
 
 class Connection(Protocol):
@@ -156,6 +159,22 @@ class Store(ABC):
     @abstractmethod
     def generation(self) -> int:
         """A number that changes with every write to documents or passages."""
+
+    def wait_for_change(self, since: int, timeout: float) -> int:
+        """Wait until the generation is no longer `since`, or `timeout` seconds have passed;
+        returns the generation then. Servers call it on a background thread (kb.reload) to
+        reload their vector index as soon as any process on any machine changes a document.
+
+        This default reads the generation every CHANGE_POLL_SECONDS (SQLite: one row of one
+        table in a file on this machine); PostgreSQL is woken by LISTEN/NOTIFY instead.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            current = self.generation()
+            left = deadline - time.monotonic()
+            if current != since or left <= 0:
+                return current
+            time.sleep(min(CHANGE_POLL_SECONDS, left))
 
     @abstractmethod
     def ensure_model(self, model_name: str, dimension: int, splitter: dict) -> None:

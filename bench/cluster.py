@@ -1,0 +1,351 @@
+"""Several `kb serve --production` processes, `kb worker` processes and one store, on
+127.0.0.1: what the multi-server test (tests/test_multiserver.py) and bench
+(bench/multiserver.py) both start.
+
+With a PostgreSQL address each server has its own empty data folder (no shared disk: the
+documents, the queue and the uploaded originals are all in the database); without one the
+processes share one SQLite data folder, as on a single machine.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass
+from dataclasses import field
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+KB = [sys.executable, "-c", "from kb_cli.main import main; main()"]
+HOST = "127.0.0.1"
+USER, PASSWORD = "loadtester", "correct horse battery staple"
+STARTUP_SECONDS = 300  # guards against a hang, not speed limits
+QUERIES = [
+    "savings from back office sharing",
+    "what went wrong with Southwest One in Somerset",
+    "Tayside Contracts joint committee",
+    "what did the Christie Commission say about prevention",
+    "Clyde Valley shared services review",
+    "staff morale and redundancies",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def make_pdf(path: Path, pages: int, phrase: str) -> None:
+    """A PDF of `pages` pages of varied council prose, with `phrase` once, half way through."""
+    import random
+
+    from fpdf import FPDF
+
+    rng = random.Random(3)
+    words = (
+        "council shared service payroll finance procurement staff savings review board "
+        "partnership transfer cost budget audit contract delivery local authority"
+    ).split()
+    pdf = FPDF()
+    pdf.set_title("Multi-server test report")
+    pdf.set_font("Helvetica", size=10)
+    for page in range(pages):
+        pdf.add_page()
+        for paragraph in range(3):
+            sentences = [
+                " ".join(rng.choice(words) for _ in range(rng.randint(8, 16))).capitalize() + "."
+                for _ in range(4)
+            ]
+            if page == pages // 2 and paragraph == 1:
+                sentences.insert(1, f"The {phrase} met on page {page + 1}.")
+            pdf.multi_cell(0, 5, " ".join(sentences), new_x="LMARGIN", new_y="NEXT")
+            pdf.ln(3)
+    pdf.output(str(path))
+
+
+@dataclass
+class Process:
+    proc: subprocess.Popen
+    log: Path
+    port: int = 0
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@dataclass
+class Cluster:
+    """The processes of one deployment.
+
+    Args:
+        root: a folder for data folders and logs.
+        database_url: a PostgreSQL database (each server then gets its own data folder), or
+            None for one shared SQLite data folder.
+        embedder: "hashing" (tests) or "minilm".
+        lease_seconds: the workers' job lease (KB_JOB_LEASE_SECONDS).
+    """
+
+    root: Path
+    database_url: str | None = None
+    embedder: str = "hashing"
+    lease_seconds: float = 3.0
+    servers: list[Process] = field(default_factory=list)
+    workers: list[Process] = field(default_factory=list)
+
+    def data_dir(self, name: str) -> Path:
+        return self.root / (name if self.database_url else "data")
+
+    def env(self, name: str, **extra: str) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "KB_DATA_DIR": str(self.data_dir(name)),
+            "KB_EMBEDDER": self.embedder,
+            "KB_OCR": "off",
+            # Every client here is 127.0.0.1: a per-address limit would refuse the load.
+            "KB_SEARCH_RATE_LIMIT": "off",
+            "KB_UPLOADS": "queue",
+            "KB_ORIGINALS": "database" if self.database_url else "folder",
+            "KB_JOB_LEASE_SECONDS": str(self.lease_seconds),
+            "KB_SESSION_COOKIE_SECURE": "false",  # plain HTTP on 127.0.0.1
+            **extra,
+        }
+        if self.database_url:
+            env["KB_DATABASE_URL"] = self.database_url
+        else:
+            env.pop("KB_DATABASE_URL", None)
+        return env
+
+    def kb(self, *args: str, name: str = "setup", stdin: str | None = None) -> str:
+        """Run a `kb` command to its end; its output (raises with it on failure)."""
+        done = subprocess.run(
+            [*KB, *args],
+            env=self.env(name),
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=STARTUP_SECONDS,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"kb {' '.join(args)} failed: {done.stdout}{done.stderr}")
+        return done.stdout
+
+    def prepare(self) -> None:
+        """The default corpus and an account, as an operator would set them up."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.kb("ingest")
+        self.kb("user", "add", USER, "--password-stdin", stdin=PASSWORD + "\n")
+
+    def start_servers(self, count: int = 3, threads: int = 8) -> None:
+        for number in range(count):
+            port = free_port()
+            log = self.root / f"server{number + 1}.log"
+            proc = subprocess.Popen(
+                [*KB, "serve", "--production", "--port", str(port), "--threads", str(threads)],
+                env=self.env(f"server{number + 1}"),
+                stdout=log.open("w"),
+                stderr=subprocess.STDOUT,
+            )
+            self.servers.append(Process(proc, log, port))
+        for server in self.servers:
+            wait_healthy(server)
+
+    def start_worker(self, **extra: str) -> Process:
+        number = len(self.workers) + 1
+        log = self.root / f"worker{number}.log"
+        proc = subprocess.Popen(
+            [*KB, "worker", "--poll", "0.2"],
+            env=self.env(f"worker{number}", **extra),
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        worker = Process(proc, log)
+        self.workers.append(worker)
+        return worker
+
+    def stop(self) -> None:
+        for process in [*self.workers, *self.servers]:
+            process.stop()
+
+    @property
+    def ports(self) -> list[int]:
+        return [server.port for server in self.servers]
+
+
+def wait_healthy(server: Process) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"server exited: {server.log.read_text()[-3000:]}")
+        try:
+            if requests.get(f"http://{HOST}:{server.port}/api/health", timeout=5).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"server on port {server.port} not ready: {server.log.read_text()[-3000:]}")
+
+
+class Researcher:
+    """A logged-in browser session on one server."""
+
+    def __init__(self, port: int) -> None:
+        self.base = f"http://{HOST}:{port}"
+        self.session = requests.Session()
+        self.session.post(
+            f"{self.base}/login",
+            data={"name": USER, "password": PASSWORD, "csrf_token": self._csrf("/login")},
+            allow_redirects=False,
+            timeout=60,
+        ).raise_for_status()
+
+    def _csrf(self, path: str) -> str:
+        page = self.session.get(self.base + path, timeout=60).text
+        return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+    def upload(self, path: Path, **meta: str) -> str:
+        """Upload a file through the form; the job's id."""
+        with path.open("rb") as handle:
+            response = self.session.post(
+                f"{self.base}/admin/upload",
+                data={"csrf_token": self._csrf("/admin/upload"), **meta},
+                files={"file": (path.name, handle, "application/pdf")},
+                allow_redirects=False,
+                timeout=300,
+            )
+        if response.status_code != 303:
+            raise RuntimeError(f"upload answered {response.status_code}: {response.text[:500]}")
+        return response.headers["Location"].rsplit("/", 1)[-1]
+
+    def job(self, job_id: str) -> dict:
+        return self.session.get(f"{self.base}/admin/jobs/{job_id}", timeout=60).json()
+
+
+def first_hit(port: int, query: str) -> str | None:
+    """The document id of the first result of a search on one server (None: no result)."""
+    url = f"http://{HOST}:{port}/api/search?" + urllib.parse.urlencode({"q": query, "k": 3})
+    response = requests.get(url, timeout=60)
+    results = response.json().get("results", []) if response.status_code == 200 else []
+    return results[0]["document"]["id"] if results else None
+
+
+def documents(port: int) -> dict[str, int]:
+    """Every document's id and passage count, as one server sees them."""
+    body = requests.get(f"http://{HOST}:{port}/api/documents", timeout=60).json()
+    return {d["id"]: d["passages"] for d in body["documents"]}
+
+
+class Load:
+    """Clients searching the servers round robin, each on its own keep-alive connection; every
+    answer is recorded as (seconds since the start, status, kind) for the phases to judge."""
+
+    def __init__(self, ports: list[int], clients: int) -> None:
+        self.ports = ports
+        self.clients = clients
+        self.lock = threading.Lock()
+        self.answers: list[tuple[float, int, str]] = []
+        self.latencies: list[float] = []
+        self.stop = threading.Event()
+        self.started = 0.0
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        self.started = time.monotonic()
+        self._threads = [
+            threading.Thread(target=self._client, args=(i,), daemon=True)
+            for i in range(self.clients)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def finish(self) -> None:
+        self.stop.set()
+        for thread in self._threads:
+            thread.join(120)
+
+    def now(self) -> float:
+        return time.monotonic() - self.started
+
+    def _client(self, number: int) -> None:
+        port = self.ports[number % len(self.ports)]
+        conn = http.client.HTTPConnection(HOST, port, timeout=60)
+        count = 0
+        while not self.stop.is_set():
+            query = QUERIES[(number + count) % len(QUERIES)] + f" {count % 50}"
+            count += 1
+            path = "/api/search?" + urllib.parse.urlencode({"q": query, "k": 10})
+            began = time.perf_counter()
+            try:
+                conn.request("GET", path)
+                response = conn.getresponse()
+                status, body = response.status, response.read()
+            except (OSError, http.client.HTTPException) as exc:
+                self._record(0, f"{type(exc).__name__}", None)
+                conn.close()
+                conn = http.client.HTTPConnection(HOST, port, timeout=60)
+                time.sleep(0.05)
+                continue
+            kind = "search"
+            try:
+                data = json.loads(body)
+            except ValueError:
+                kind = "not JSON"
+            else:
+                if status == 503:
+                    kind = "unavailable" if _one_sentence(data.get("error", "")) else "bad 503"
+                elif status != 200 or "results" not in data:
+                    kind = f"HTTP {status}"
+            self._record(status, kind, time.perf_counter() - began if kind == "search" else None)
+            if status == 503:
+                time.sleep(0.05)  # as a client honouring Retry-After would, a little
+        conn.close()
+
+    def _record(self, status: int, kind: str, latency: float | None) -> None:
+        with self.lock:
+            self.answers.append((self.now(), status, kind))
+            if latency is not None:
+                self.latencies.append(latency)
+
+    def kinds(self, start: float = 0.0, end: float = float("inf")) -> dict[str, int]:
+        """Answers by kind between two moments (seconds since the start)."""
+        counts: dict[str, int] = {}
+        with self.lock:
+            for at, _status, kind in self.answers:
+                if start <= at < end:
+                    counts[kind] = counts.get(kind, 0) + 1
+        return counts
+
+    def summary(self) -> dict:
+        ms = sorted(x * 1000 for x in self.latencies)
+        seconds = self.now()
+        return {
+            "clients": self.clients,
+            "seconds": round(seconds, 1),
+            "answers": self.kinds(),
+            "searches_per_second": round(len(ms) / seconds, 1) if seconds else None,
+            "median_ms": round(statistics.median(ms), 1) if ms else None,
+            "p99_ms": round(ms[min(len(ms) - 1, int(0.99 * len(ms)))], 1) if ms else None,
+        }
+
+
+def _one_sentence(text: str) -> bool:
+    return bool(text) and text.count(". ") == 0 and text.endswith(".")

@@ -13,6 +13,7 @@ import http.client
 import json
 import os
 import re
+import shlex
 import signal
 import socket
 import statistics
@@ -262,7 +263,8 @@ class Load:
         self.ports = ports
         self.clients = clients
         self.lock = threading.Lock()
-        self.answers: list[tuple[float, int, str]] = []
+        # (sent, answered: seconds since the start, status, kind, port)
+        self.answers: list[tuple[float, float, int, str, int]] = []
         self.latencies: list[float] = []
         self.stop = threading.Event()
         self.started = 0.0
@@ -294,12 +296,13 @@ class Load:
             count += 1
             path = "/api/search?" + urllib.parse.urlencode({"q": query, "k": 10})
             began = time.perf_counter()
+            sent = self.now()
             try:
                 conn.request("GET", path)
                 response = conn.getresponse()
                 status, body = response.status, response.read()
             except (OSError, http.client.HTTPException) as exc:
-                self._record(0, f"{type(exc).__name__}", None)
+                self._record(sent, port, 0, f"{type(exc).__name__}", None)
                 conn.close()
                 conn = http.client.HTTPConnection(HOST, port, timeout=60)
                 time.sleep(0.05)
@@ -314,25 +317,52 @@ class Load:
                     kind = "unavailable" if _one_sentence(data.get("error", "")) else "bad 503"
                 elif status != 200 or "results" not in data:
                     kind = f"HTTP {status}"
-            self._record(status, kind, time.perf_counter() - began if kind == "search" else None)
+            latency = time.perf_counter() - began if kind == "search" else None
+            self._record(sent, port, status, kind, latency)
             if status == 503:
                 time.sleep(0.05)  # as a client honouring Retry-After would, a little
         conn.close()
 
-    def _record(self, status: int, kind: str, latency: float | None) -> None:
+    def _record(
+        self, sent: float, port: int, status: int, kind: str, latency: float | None
+    ) -> None:
         with self.lock:
-            self.answers.append((self.now(), status, kind))
+            self.answers.append((sent, self.now(), status, kind, port))
             if latency is not None:
                 self.latencies.append(latency)
 
-    def kinds(self, start: float = 0.0, end: float = float("inf")) -> dict[str, int]:
-        """Answers by kind between two moments (seconds since the start)."""
+    def kinds(
+        self, start: float = 0.0, end: float = float("inf"), port: int | None = None
+    ) -> dict[str, int]:
+        """Answers by kind to the requests sent between two moments (seconds since the
+        start), of one server or all."""
         counts: dict[str, int] = {}
         with self.lock:
-            for at, _status, kind in self.answers:
-                if start <= at < end:
+            for sent, _answered, _status, kind, answered_by in self.answers:
+                if start <= sent < end and port in (None, answered_by):
                     counts[kind] = counts.get(kind, 0) + 1
         return counts
+
+    def first(self, kind: str, port: int, sent_from: float) -> float | None:
+        """When the first answer of a kind came from a server to a request sent from a moment
+        on (seconds since the start), or None."""
+        with self.lock:
+            times = [
+                answered
+                for sent, answered, _status, k, by in self.answers
+                if k == kind and by == port and sent >= sent_from
+            ]
+        return min(times) if times else None
+
+    def unavailable_outside(self, down_from: float, back_at: float) -> int:
+        """503 answers that no outage explains: answered before the database went down, or to
+        a request sent after every server was back."""
+        with self.lock:
+            return sum(
+                1
+                for sent, answered, _status, kind, _by in self.answers
+                if kind == "unavailable" and (answered < down_from or sent >= back_at)
+            )
 
     def summary(self) -> dict:
         ms = sorted(x * 1000 for x in self.latencies)
@@ -349,3 +379,93 @@ class Load:
 
 def _one_sentence(text: str) -> bool:
     return bool(text) and text.count(". ") == 0 and text.endswith(".")
+
+
+def fresh_database(server_url: str) -> str:
+    """A new empty database on a PostgreSQL server (tests and benches get one each)."""
+    import secrets
+
+    import psycopg
+
+    name = f"kb_cluster_{secrets.token_hex(4)}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return urllib.parse.urlunsplit(urllib.parse.urlsplit(server_url)._replace(path=f"/{name}"))
+
+
+class ThrowawayPostgres:
+    """Stopping and starting the scripts/pg-throwaway cluster in `folder` (PG_THROWAWAY_DIR):
+    the database restarted under load. Stopped as a crash stops it (immediate), started again
+    with the options it was started with (its postmaster.opts)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.data = self.folder / "data"
+        opts = shlex.split((self.data / "postmaster.opts").read_text())
+        self.bin = Path(opts[0]).parent
+        # The server's own options, less the data folder (pg_ctl gives it).
+        rest, skip = [], False
+        for option in opts[1:]:
+            if skip:
+                skip = False
+            elif option == "-D":
+                skip = True
+            else:
+                rest.append(option)
+        self.options = " ".join(shlex.quote(option) for option in rest)
+
+    def _pg_ctl(self, *args: str) -> None:
+        command = [str(self.bin / "pg_ctl"), "-D", str(self.data), *args]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=STARTUP_SECONDS)
+
+    def stop(self) -> None:
+        self._pg_ctl("-m", "immediate", "-w", "stop")
+
+    def start(self) -> None:
+        log = self.folder / "server.log"
+        self._pg_ctl("-l", str(log), "-w", "-t", "60", "-o", self.options, "start")
+
+
+def restart_under(load: Load, postgres: ThrowawayPostgres, down_seconds: float = 5.0) -> dict:
+    """Stop PostgreSQL under the load, keep it down until every server has answered 503 (and
+    at least `down_seconds`), start it again, and wait until every server answers searches
+    again; returns when each of these happened (seconds since the load started)."""
+    ports = load.ports
+    stopped_at = load.now()
+    postgres.stop()
+    _wait(
+        lambda: all(load.first("unavailable", p, stopped_at) for p in ports),
+        "a 503 from every server while the database is down",
+    )
+    first_503 = {p: round(load.first("unavailable", p, stopped_at) - stopped_at, 2) for p in ports}
+    remaining = down_seconds - (load.now() - stopped_at)
+    if remaining > 0:
+        time.sleep(remaining)
+    started_at = load.now()
+    postgres.start()
+    up_at = load.now()
+    _wait(
+        lambda: all(load.first("search", p, up_at) for p in ports),
+        "every server answering searches again",
+    )
+    recovered = {p: round(load.first("search", p, up_at) - up_at, 2) for p in ports}
+    back_at = load.now()
+    return {
+        "stopped_at": round(stopped_at, 2),
+        "first_503_after_stop": first_503,
+        "down_seconds": round(started_at - stopped_at, 2),
+        "start_seconds": round(up_at - started_at, 2),
+        "first_search_after_start": recovered,
+        "back_at": round(back_at, 2),
+        "during": load.kinds(stopped_at, back_at),
+    }
+
+
+def _wait(condition, what: str, guard: float = STARTUP_SECONDS) -> None:
+    deadline = time.monotonic() + guard  # a guard against a hang, never a speed limit
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {guard} s")
+        time.sleep(0.05)

@@ -25,13 +25,15 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cluster import Cluster  # noqa: E402
-from cluster import Load  # noqa: E402
-from cluster import Researcher  # noqa: E402
-from cluster import documents  # noqa: E402
-from cluster import first_hit  # noqa: E402
-from cluster import make_pdf  # noqa: E402
+from cluster import Cluster
+from cluster import Load
+from cluster import Researcher
+from cluster import ThrowawayPostgres
+from cluster import documents
+from cluster import first_hit
+from cluster import fresh_database
+from cluster import make_pdf
+from cluster import restart_under
 
 PHRASE = "quillwort marmalade consortium"
 META = {"title": "Two hundred pages", "publisher": "Test Unit", "year": "2025", "kind": "report"}
@@ -103,18 +105,31 @@ def run_scenario(cluster: Cluster, tmp_path: Path, restart_database=None) -> dic
         cluster.stop()
     seen["load"] = load.summary()
     seen["answers"] = load.kinds()
+    if "database" in seen:
+        down = seen["database"]
+        down["unexplained_503"] = load.unavailable_outside(down["stopped_at"], down["back_at"])
     return seen
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database-url", default=os.environ.get("KB_BENCH_DATABASE_URL"))
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("KB_TEST_DATABASE_URL"),
+        help="a PostgreSQL server (a fresh database is made on it); default: "
+        "KB_TEST_DATABASE_URL, else one shared SQLite folder",
+    )
     parser.add_argument("--embedder", default="hashing", choices=["hashing", "minilm"])
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="kb-multiserver-") as folder:
-        cluster = Cluster(Path(folder) / "cluster", args.database_url, args.embedder)
-        seen = run_scenario(cluster, Path(folder))
+        restart = None
+        url = fresh_database(args.database_url) if args.database_url else None
+        if url and os.environ.get("PG_THROWAWAY_DIR"):
+            postgres = ThrowawayPostgres(Path(os.environ["PG_THROWAWAY_DIR"]))
+            restart = lambda load: restart_under(load, postgres)  # noqa: E731
+        cluster = Cluster(Path(folder) / "cluster", url, args.embedder)
+        seen = run_scenario(cluster, Path(folder), restart_database=restart)
     report = {
         "store": "postgresql" if args.database_url else "sqlite (one shared folder)",
         "embedder": args.embedder,

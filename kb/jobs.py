@@ -41,6 +41,8 @@ DIED = (
     "The worker taking this file in stopped before it finished, several times over, so nothing "
     "was stored; upload the file again, or ask an administrator to look at the workers' logs."
 )
+# Jobs a worker may take: queued, or running on a lease that has passed (its worker died).
+_CLAIMABLE = "status = 'queued' OR (status = 'running' AND lease_until < ?)"
 # Row locks where the database has them: workers skip a job another worker is claiming.
 _SKIP_LOCKED = {"postgres": " FOR UPDATE SKIP LOCKED"}
 
@@ -169,12 +171,16 @@ class Jobs:
         """Take the oldest job that is queued, or whose worker's lease has passed; None when
         there is none. A job already tried MAX_ATTEMPTS times is marked failed instead."""
         lock = _SKIP_LOCKED.get(self.store.dialect, "")
+        waiting = self.store.connection().execute(
+            f"SELECT 1 FROM jobs WHERE {_CLAIMABLE} LIMIT 1", (_now(),)
+        )
+        if waiting.fetchone() is None:
+            return None  # a read, so that idle workers looking every second take no write lock
         while True:
             with self.store.side_transaction() as conn:
                 now = _now()
                 row = conn.execute(
-                    f"SELECT {_COLUMNS} FROM jobs WHERE status = 'queued'"
-                    " OR (status = 'running' AND lease_until < ?)"
+                    f"SELECT {_COLUMNS} FROM jobs WHERE {_CLAIMABLE}"
                     f" ORDER BY created_at, id LIMIT 1{lock}",
                     (now,),
                 ).fetchone()

@@ -19,7 +19,7 @@ Latency is also reported separately for first uses and repeats.
 
 The per-client rate limit of /api/search (SEARCH_RATE_LIMIT, "60/minute" by default) would turn
 nearly all of these requests into 429s, since every client is 127.0.0.1: the server is started
-with KB_SEARCH_RATE_LIMIT=off in its environment (web/__init__.py ENV_CONFIG).
+with KB_SEARCH_RATE_LIMIT=off in its environment (kb/settings.py ENVIRONMENT).
 
 Without --data-dir, the default corpus is first ingested with the real model into a temporary
 folder (`kb ingest`), which takes a few minutes and is not timed.

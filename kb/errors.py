@@ -59,6 +59,10 @@ class NotFound(KBError):
     """No document, passage or myth has that id."""
 
 
+class SettingsError(KBError):
+    """A setting (a KB_* variable or a flag) has a value that cannot be used."""
+
+
 class StoreError(KBError):
     """The store cannot be used (locked past the timeout, disk full, a model mismatch)."""
 

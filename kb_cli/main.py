@@ -6,7 +6,6 @@ Heavy imports (torch via the embedder, flask) happen inside the commands that ne
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -29,33 +28,36 @@ class KBGroup(click.Group):
 @click.option(
     "--data-dir",
     type=click.Path(path_type=Path),
-    envvar="KB_DATA_DIR",
-    default="data",
-    show_default=True,
-    help="Where the database and index live.",
+    help="Where the database and index live.  [default: data; env KB_DATA_DIR]",
 )
 @click.option(
     "--corpus-dir",
     type=click.Path(path_type=Path),
-    envvar="KB_CORPUS_DIR",
-    default="corpus",
-    show_default=True,
-    help="The default corpus (catalog.toml, myths.toml).",
+    help="The default corpus (catalog.toml, myths.toml).  [default: corpus; env KB_CORPUS_DIR]",
 )
 @click.option(
     "--embedder",
     type=click.Choice(["minilm", "hashing"]),
-    envvar="KB_EMBEDDER",
-    default="minilm",
-    show_default=True,
-    help="hashing is a fast stand-in for trials.",
+    help="hashing is a fast stand-in for trials.  [default: minilm; env KB_EMBEDDER]",
+)
+@click.option(
+    "--database-url",
+    help="A PostgreSQL address (postgresql://user:password@host:port/dbname) for a store "
+    "shared by servers on several machines; without it, the SQLite file in --data-dir.  "
+    "[env KB_DATABASE_URL]",
 )
 @click.pass_context
-def cli(ctx: click.Context, data_dir: Path, corpus_dir: Path, embedder: str) -> None:
+def cli(
+    ctx: click.Context,
+    data_dir: Path | None,
+    corpus_dir: Path | None,
+    embedder: str | None,
+    database_url: str | None,
+) -> None:
     """Find, quote and share the evidence on shared back office services."""
-    # The options win over the environment; every other setting comes from it.
-    ctx.obj = replace(
-        Settings.from_env(), data_dir=data_dir, corpus_dir=corpus_dir, embedder=embedder
+    # Defaults, then the KB_* environment, then these flags: built in one place (kb.settings).
+    ctx.obj = Settings.load(
+        data_dir=data_dir, corpus_dir=corpus_dir, embedder=embedder, database_url=database_url
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import click
 
@@ -18,12 +19,10 @@ from kb_cli.main import cli
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
 @click.option(
     "--body-timeout",
-    envvar="KB_BODY_TIMEOUT",
-    default=30,
-    show_default=True,
     type=click.IntRange(1, 3600),
     help="With --production: seconds a connection may stay silent before it is closed "
-    "(a slowly sent request body, an idle keep-alive connection). Env: KB_BODY_TIMEOUT.",
+    "(a slowly sent request body, an idle keep-alive connection).  "
+    "[default: 30; env KB_BODY_TIMEOUT]",
 )
 @click.pass_obj
 def serve(
@@ -33,7 +32,7 @@ def serve(
     debug: bool,
     production: bool,
     threads: int,
-    body_timeout: int,
+    body_timeout: int | None,
 ) -> None:
     """Serve the search site and the JSON API."""
     if debug and production:
@@ -43,11 +42,12 @@ def serve(
     # With the reloader, this process only watches files; the child it starts serves, so only
     # the child pays for loading the model.
     serving_process = not debug or os.environ.get("WERKZEUG_RUN_MAIN") == "true"
-    config = {"SETTINGS": settings, "WARM_UP": serving_process}
-    if not production and "KB_SESSION_COOKIE_SECURE" not in os.environ:
+    if body_timeout is not None:
+        settings = replace(settings, body_timeout=body_timeout)
+    if not production and settings.session_cookie_secure is None:
         # The development server speaks plain HTTP, perhaps to another machine on the network.
-        config["SESSION_COOKIE_SECURE"] = False
-    app = create_app(config)
+        settings = replace(settings, session_cookie_secure=False)
+    app = create_app({"SETTINGS": settings, "WARM_UP": serving_process})
     if production:
         from web.production import serve as serve_production
 
@@ -57,7 +57,6 @@ def serve(
             host=host,
             port=port,
             threads=threads,
-            body_timeout=body_timeout,
             announce=click.echo,
         )
         return

@@ -21,6 +21,7 @@ from conftest import log_in
 from werkzeug.security import generate_password_hash
 
 from kb.errors import AccountError
+from kb.settings import Settings
 from kb.store import SqliteStore
 from kb.users import Attempt
 from kb.users import LoginThrottle
@@ -326,6 +327,7 @@ def test_secret_key_is_made_once_private_and_shared_by_processes(kb, settings):
 
 def test_secret_key_from_the_environment(kb, settings, monkeypatch):
     monkeypatch.setenv("KB_SECRET_KEY", "e" * 40)
+    settings = Settings.load(data_dir=settings.data_dir, embedder="hashing")
     app = create_app({"TESTING": True, "SETTINGS": settings}, kb=kb)
     assert app.config["SECRET_KEY"] == "e" * 40
 

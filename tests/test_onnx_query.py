@@ -175,7 +175,7 @@ def test_kb_search_and_myths_in_a_fresh_process_never_import_torch(data_dir):
         from kb_cli.main import cli
         from kb.settings import Settings
         for args in (["search", "savings from back office sharing", "--json"],
-                     ["myths", load_myths(Settings.from_env().myths_path)[0].id]):
+                     ["myths", load_myths(Settings.load().myths_path)[0].id]):
             cli(args, standalone_mode=False)
         {LOADED}
         """,

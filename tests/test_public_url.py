@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from test_web_myths import with_test_myths
 
+from kb.settings import Settings
 from web import create_app
 
 PUBLIC = "https://evidence.example.org"
@@ -64,6 +65,7 @@ def test_a_bad_public_url_stops_the_start_in_one_sentence(kb, settings, value):
 
 def test_the_public_url_comes_from_the_environment(kb, settings, monkeypatch):
     monkeypatch.setenv("KB_PUBLIC_URL", PUBLIC)
+    settings = Settings.load(data_dir=settings.data_dir, embedder="hashing")
     app = create_app({"TESTING": True, "SETTINGS": settings}, kb=kb)
     assert app.config["PUBLIC_URL"] == PUBLIC
 

@@ -21,6 +21,7 @@ from kb.models import Span
 from kb.ratelimit import Rate
 from kb.ratelimit import TokenBuckets
 from kb.ratelimit import parse_rate
+from kb.settings import Settings
 from kb.store import SqliteStore
 from web import create_app
 from web.cors import parse_origins
@@ -201,7 +202,7 @@ def test_cors_for_configured_origins_only(kb, settings):
 
 def test_cors_origins_as_a_string_from_the_environment(kb, settings, monkeypatch):
     monkeypatch.setenv("KB_CORS_ORIGINS", f"{BRANCH}, http://localhost:8080/")
-    app = make_app(kb, settings)
+    app = make_app(kb, Settings.load(data_dir=settings.data_dir, embedder="hashing"))
     assert app.config["CORS_ORIGINS"] == (BRANCH, "http://localhost:8080")
     response = app.test_client().get("/api/health", headers={"Origin": "http://localhost:8080"})
     assert response.headers["Access-Control-Allow-Origin"] == "http://localhost:8080"
@@ -332,7 +333,7 @@ def test_search_rate_limit_per_client_address(kb, settings):
 
 def test_search_rate_limit_from_the_environment_and_off(kb, settings, monkeypatch):
     monkeypatch.setenv("KB_SEARCH_RATE_LIMIT", "1 per 10 seconds")
-    client = make_app(kb, settings).test_client()
+    client = make_app(kb, Settings.load(data_dir=settings.data_dir)).test_client()
     assert client.get("/api/search?q=savings").status_code == 200
     assert client.get("/api/search?q=savings").status_code == 429
     unlimited = make_app(kb, settings, SEARCH_RATE_LIMIT=None).test_client()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
@@ -30,6 +28,8 @@ from web import render
 from web import security
 from web.links import parse_public_url
 
+# The app's own settings (not an operator's: those are kb.settings.Settings, see
+# config_from_settings).
 DEFAULTS: dict[str, Any] = {
     "TESTING": False,
     # Flask would take DEBUG from FLASK_DEBUG; debug mode comes only from `kb serve --debug`.
@@ -38,33 +38,10 @@ DEFAULTS: dict[str, Any] = {
     "MAX_QUERY_CHARS": 2000,  # as the core (kb.query.MAX_QUERY_CHARS) and the CLI
     "MAX_K": MAX_K,
     "DEFAULT_K": 10,
-    # Who may frame our pages (CSP frame-ancestors); /embed has its own setting below.
-    "FRAME_ANCESTORS": "'self'",
-    # The search widget on other sites (docs/widget.md):
-    # origins whose pages may read GET /api/* ("*": any; a list or "a b"; "": none),
-    "CORS_ORIGINS": "*",
-    # who may frame /embed (CSP sources: "*", or "https://branch.example.org ..."),
-    "EMBED_FRAME_ANCESTORS": "*",
-    # and searches per client address on /api/search, per process ("" or None: no limit).
-    "SEARCH_RATE_LIMIT": "60/minute",
-    # The site's public address, e.g. "https://evidence.example.org": every absolute link
-    # (citations, permalinks, /embed's links) starts with it, never with the request's Host
-    # header; "" builds links from the request (fine for a development server). web/links.py.
-    "PUBLIC_URL": "",
     # Results in /embed when k is not given (the widget's own default is the same).
     "EMBED_DEFAULT_K": 5,
     # Load the model and index at creation; None means "unless TESTING".
     "WARM_UP": None,
-    # Researcher logins (web/auth.py). SECRET_KEY signs the session cookie: by default it is
-    # made once and kept in the data folder's `secret_key` (0600), shared by all processes.
-    "SECRET_KEY": None,
-    # A login lasts this long; then the session has expired and asks for a new login.
-    "SESSION_HOURS": 8,
-    # The session cookie's Secure flag; None: on, unless TESTING (`kb serve` without
-    # --production, the local development server, turns it off).
-    "SESSION_COOKIE_SECURE": None,
-    # Failed logins allowed per client address and per account, across processes.
-    "LOGIN_RATE_LIMIT": "5 per 15 minutes",
     # The upload pipeline (web/admin.py); None: one over the knowledge base's store and model.
     "INGESTOR": None,
     # Reload the vector index on a background thread as soon as the store changes (kb/reload.py),
@@ -73,12 +50,31 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+def config_from_settings(settings: Settings) -> dict[str, Any]:
+    """The operator's settings as the config keys the web modules read (Settings documents
+    each): framing (web/security.py), the widget's CORS (web/cors.py), the search and login
+    rate limits (web/ratelimit.py, web/auth.py), the public address (web/links.py), sessions
+    (web/auth.py, web/secret.py)."""
+    return {
+        "FRAME_ANCESTORS": settings.frame_ancestors,
+        "CORS_ORIGINS": settings.cors_origins,
+        "EMBED_FRAME_ANCESTORS": settings.embed_frame_ancestors,
+        "SEARCH_RATE_LIMIT": settings.search_rate_limit,
+        "PUBLIC_URL": settings.public_url,
+        "SECRET_KEY": settings.secret_key,
+        "SESSION_HOURS": settings.session_hours,
+        "SESSION_COOKIE_SECURE": settings.session_cookie_secure,
+        "LOGIN_RATE_LIMIT": settings.login_rate_limit,
+    }
+
+
 def create_app(config: dict | None = None, kb: KnowledgeBase | None = None) -> Flask:
     """Build the Flask app.
 
     Args:
-        config: overrides of DEFAULTS and of the KB_* variables in ENV_CONFIG; SETTINGS is a
-            kb.settings.Settings (default: from the environment, see Settings.from_env).
+        config: SETTINGS, a kb.settings.Settings (default: Settings.load(), the defaults and
+            the KB_* environment), and overrides of DEFAULTS or of config_from_settings's keys
+            (tests set a key so; operators set Settings).
         kb: a KnowledgeBase to serve (tests pass one over a small corpus); by default one is
             opened from SETTINGS, once for the process.
 
@@ -89,10 +85,11 @@ def create_app(config: dict | None = None, kb: KnowledgeBase | None = None) -> F
     app = Flask(__name__)
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
+    config = config or {}
+    settings = config.get("SETTINGS") or Settings.load()
     app.config.update(DEFAULTS)
-    app.config.update(config_from_env(os.environ))
-    app.config.update(config or {})
-    settings = app.config.get("SETTINGS") or Settings.from_env()
+    app.config.update(config_from_settings(settings))
+    app.config.update(config)
     app.config["SETTINGS"] = settings
     app.config["MAX_K"] = min(int(app.config["MAX_K"]), MAX_K)  # the core's own bound
     app.config["PUBLIC_URL"] = parse_public_url(app.config["PUBLIC_URL"])
@@ -120,22 +117,3 @@ def create_app(config: dict | None = None, kb: KnowledgeBase | None = None) -> F
     links.init_app(app)
     openapi.init_app(app)  # in tests: every /api answer checked against its description
     return app
-
-
-# Settings an operator of `kb serve` may give in the environment (config passed in still wins).
-ENV_CONFIG = {
-    "KB_FRAME_ANCESTORS": "FRAME_ANCESTORS",
-    "KB_CORS_ORIGINS": "CORS_ORIGINS",
-    "KB_EMBED_FRAME_ANCESTORS": "EMBED_FRAME_ANCESTORS",
-    "KB_SEARCH_RATE_LIMIT": "SEARCH_RATE_LIMIT",
-    "KB_SECRET_KEY": "SECRET_KEY",
-    "KB_SESSION_HOURS": "SESSION_HOURS",
-    "KB_SESSION_COOKIE_SECURE": "SESSION_COOKIE_SECURE",
-    "KB_LOGIN_RATE_LIMIT": "LOGIN_RATE_LIMIT",
-    "KB_PUBLIC_URL": "PUBLIC_URL",
-}
-
-
-def config_from_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """The config keys of ENV_CONFIG that are set in the environment."""
-    return {key: environ[name] for name, key in ENV_CONFIG.items() if name in environ}

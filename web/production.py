@@ -33,7 +33,6 @@ from web.uploads import max_request_bytes
 
 # The routes that take a file; every other route takes at most FORM_ALLOWANCE_BYTES.
 UPLOAD_PATHS = re.compile(r"^/admin/(upload|documents/[^/]+/replace)/?$")
-DEFAULT_BODY_TIMEOUT = 30
 
 
 class TooLarge(RequestEntityTooLarge):
@@ -78,20 +77,20 @@ def serve(
     host: str,
     port: int,
     threads: int,
-    body_timeout: int = DEFAULT_BODY_TIMEOUT,
     announce=print,
 ) -> None:
     """Serve the app with waitress until stopped.
 
     Args:
-        app: the app from web.create_app (its SETTINGS give the upload limit).
+        app: the app from web.create_app. Its SETTINGS give the upload limit and
+            body_timeout: the seconds of silence after which an unfinished request's connection
+            is closed (also idle keep-alive connections).
         host, port, threads: where to listen, and waitress's worker threads.
-        body_timeout: seconds of silence after which an unfinished request's connection is
-            closed (also idle keep-alive connections).
         announce: called with the line saying where it listens.
     """
     settings: Settings = app.config["SETTINGS"]
     limit = max_request_bytes(settings.max_upload_bytes)
+    body_timeout = settings.body_timeout
     server = create_server(
         app,
         host=host,

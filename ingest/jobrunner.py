@@ -2,7 +2,8 @@
 
 A runner claims the oldest job (kb.jobs), renews its lease on a heartbeat thread while it works,
 reads the file from where the server kept it (kb.originals), takes it in through the document
-service (ingest.service) in one transaction, and records the outcome and the audit entry. If
+service (ingest.service), which writes the document and its audit entry in one transaction,
+and records the outcome. If
 the process dies at any point, the lease runs out and another runner takes the job again; the
 document was written in one transaction, so nothing of the first try is left behind.
 """
@@ -18,10 +19,8 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from ingest.pipeline import Ingestor
+from ingest.service import DocumentService
 from ingest.service import Submission
-from ingest.service import ingest_submission
-from kb.audit import AuditLog
 from kb.jobs import DEFAULT_LEASE_SECONDS
 from kb.jobs import Job
 from kb.jobs import Jobs
@@ -43,9 +42,9 @@ class JobRunner:
     """Claims queued upload jobs and takes their files in, one at a time.
 
     Args:
-        ingestor: the pipeline (a store and an embedder).
+        documents: the document service, with its pipeline (a store and an embedder): it
+            takes the file in and writes the audit entry in the same transaction.
         jobs: the queue.
-        audit: where finished changes are recorded.
         originals: where the servers kept the uploaded files.
         scratch_dir: a folder on this machine for the copy a job's file is read from.
         lease_seconds: how long a claim holds without a heartbeat (renewed every third of it).
@@ -54,18 +53,16 @@ class JobRunner:
 
     def __init__(
         self,
-        ingestor: Ingestor,
+        documents: DocumentService,
         jobs: Jobs,
-        audit: AuditLog,
         originals: Originals,
         scratch_dir: Path,
         *,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         name: str | None = None,
     ) -> None:
-        self.ingestor = ingestor
+        self.documents = documents
         self.jobs = jobs
-        self.audit = audit
         self.originals = originals
         self.lease_seconds = lease_seconds
         self.name = name or worker_name()
@@ -143,15 +140,13 @@ class JobRunner:
                 path = Path(folder) / Path(job.file_name).name
                 path.write_bytes(data)
                 progress: Callable[[str, int, int], None] = partial(self.jobs.progress, job.id)
-                outcome = ingest_submission(self.ingestor, submission, path, progress)
+                outcome = self.documents.take_in(
+                    submission, path, user=job.user, on_progress=progress
+                )
             if outcome.status == "failed":
                 self.jobs.finish(job.id, "failed", message=outcome.reason)
                 self.originals.discard(job.sha256)
                 return
-            if outcome.status != "unchanged":
-                meta = submission.meta
-                detail = f"{job.file_name}, {outcome.passages} passages"
-                self.audit.record(job.user, job.action, meta.id, meta.title, detail)
             self.jobs.finish(job.id, outcome.status, passages=outcome.passages)
         except Exception:
             _log.exception("Upload job %s failed unexpectedly", job.id)

@@ -69,6 +69,10 @@ class Outcome:
     reason: str = ""
 
 
+# Called as on_written(outcome, metadata) inside the transaction that writes a document.
+Written = Callable[[Outcome, DocumentMeta], None]
+
+
 def sentence_spans(chunk: Chunk) -> list[tuple[int, int]]:
     """Where in the passage's text the sentence behind each sentence vector is (paragraph by
     paragraph); none for a passage of one sentence (the passage vector is that sentence's)."""
@@ -137,15 +141,29 @@ class Ingestor:
                 on_outcome(outcome)
         return outcomes
 
-    def ingest_one(self, item: IngestItem, on_progress: Progress | None = None) -> Outcome:
-        """Take in one file; never raises for a bad file, returns a failed Outcome instead."""
+    def ingest_one(
+        self,
+        item: IngestItem,
+        on_progress: Progress | None = None,
+        on_written: Written | None = None,
+    ) -> Outcome:
+        """Take in one file; never raises for a bad file, returns a failed Outcome instead.
+
+        Args:
+            on_progress: told of the reading and embedding as they go.
+            on_written: called with the outcome and the metadata inside the transaction that
+                writes the document (added, replaced or updated), so that what it writes (the
+                audit entry, ingest.service) commits with the document or not at all.
+        """
         try:
-            return self._ingest(item, on_progress or (lambda *_: None))
+            return self._ingest(item, on_progress or (lambda *_: None), on_written)
         except KBError as exc:
             document_id = item.meta.id if item.meta else ""
             return Outcome(item.path, "failed", document_id, reason=str(exc))
 
-    def _ingest(self, item: IngestItem, on_progress: Progress) -> Outcome:
+    def _ingest(
+        self, item: IngestItem, on_progress: Progress, on_written: Written | None
+    ) -> Outcome:
         path = item.path
         if not path.is_file():
             raise IngestError(f"{path} does not exist or is not a file.")
@@ -159,7 +177,7 @@ class Ingestor:
             check_sources(loaded, path)
         stored_fingerprint = self.store.fingerprint(document_id)
         if item.meta is not None and stored_fingerprint == self._fingerprint(sha256, item.meta):
-            return self._unchanged_or_updated(item.path, item.meta)
+            return self._unchanged_or_updated(item.path, item.meta, on_written)
         if item.meta is None and stored_fingerprint is not None:
             stored = self.store.get_document(document_id)
             if stored.sha256 == sha256:
@@ -194,26 +212,36 @@ class Ingestor:
         vectors, sentence_vectors = self._embed(meta, chunks, sentences, on_progress)
         self.store.ensure_model(self.embedder.name, self.embedder.dimension, SPLITTER_SETTINGS)
         kept = self.originals.keep(sha256, path.suffix, data, path.name)
-        replaced = self.store.put_document(
-            meta,
-            file_path=kept,
-            sha256=sha256,
-            fingerprint=self._fingerprint(sha256, meta),
-            text=text,
-            chunks=chunks,
-            embeddings=vectors,
-            sentence_embeddings=sentence_vectors,
-            sentence_spans=[sentence_spans(chunk) for chunk in chunks],
-            sources=loaded.sources,
-        )
-        return Outcome(path, "replaced" if replaced else "added", meta.id, len(chunks))
+        with self.store.transaction():
+            replaced = self.store.put_document(
+                meta,
+                file_path=kept,
+                sha256=sha256,
+                fingerprint=self._fingerprint(sha256, meta),
+                text=text,
+                chunks=chunks,
+                embeddings=vectors,
+                sentence_embeddings=sentence_vectors,
+                sentence_spans=[sentence_spans(chunk) for chunk in chunks],
+                sources=loaded.sources,
+            )
+            outcome = Outcome(path, "replaced" if replaced else "added", meta.id, len(chunks))
+            if on_written is not None:
+                on_written(outcome, meta)
+        return outcome
 
-    def _unchanged_or_updated(self, path: Path, meta: DocumentMeta) -> Outcome:
+    def _unchanged_or_updated(
+        self, path: Path, meta: DocumentMeta, on_written: Written | None
+    ) -> Outcome:
         stored = self.store.get_document(meta.id)
         if stored.meta == meta:
             return Outcome(path, "unchanged", meta.id, stored.passage_count)
-        self.store.update_metadata(meta)
-        return Outcome(path, "updated", meta.id, stored.passage_count)
+        outcome = Outcome(path, "updated", meta.id, stored.passage_count)
+        with self.store.transaction():
+            self.store.update_metadata(meta)
+            if on_written is not None:
+                on_written(outcome, meta)
+        return outcome
 
     def _fingerprint(self, sha256: str, meta: DocumentMeta) -> str:
         """What, if changed, means re-splitting and re-embedding: the file's bytes, the title

@@ -1,5 +1,6 @@
-"""Adding one document with its metadata: the checks and the ingest that `kb add` and the
-upload page share, so both refuse the same input with the same sentence.
+"""The document service: the one path for adding, replacing, editing and removing documents
+(DocumentService), and the checks before a file is stored, shared by `kb add` and the upload
+page so that both refuse the same input with the same sentence.
 
 `prepare` runs every check before anything is stored: the metadata (required fields, year,
 kind, source url, tags), the size, the type by content rather than by name, and whether the very
@@ -7,8 +8,8 @@ same file is already in the knowledge base; with `read=True` (`kb add`) also a r
 layer (the loader reads the whole file, so a scan, a corrupt DOCX or a zip bomb is refused
 there). The upload page passes `read=False`: reading can take a while, so it happens on the
 upload worker, where the same loader refuses the same files with the same sentences, as the
-job's outcome. `ingest_submission` then takes the checked file in through the pipeline, in one
-transaction.
+job's outcome. `DocumentService.take_in` then takes the checked file in through the pipeline,
+writing the document and its audit entry in one transaction.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import re
 from collections.abc import Callable
 from collections.abc import Iterable
 from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
 from ingest.blocks import LoadedFile
@@ -32,6 +34,7 @@ from ingest.pipeline import IngestItem
 from ingest.pipeline import Ingestor
 from ingest.pipeline import Outcome
 from ingest.pipeline import Progress
+from kb.audit import AuditLog
 from kb.catalog import slugify
 from kb.catalog import validate_meta
 from kb.errors import CatalogError
@@ -40,10 +43,15 @@ from kb.errors import EmptyDocument
 from kb.errors import FileTooLarge
 from kb.errors import IngestError
 from kb.errors import UnsupportedFormat
+from kb.jobs import Job
+from kb.jobs import Jobs
+from kb.models import Document
 from kb.models import DocumentMeta
 from kb.store import Store
 
 REQUIRED_FIELDS = ("title", "publisher", "year", "kind")
+# The metadata a person can edit (a form's fields, `build_meta`'s arguments).
+EDITABLE = ("title", "publisher", "year", "kind", "url", "tags")
 MAX_TEXT_CHARS = 300  # a title or a publisher
 MAX_URL_CHARS = 2000
 MAX_TAGS = 20
@@ -272,17 +280,178 @@ def refuse_stored(store: Store, data: bytes, name: str, document_id: str | None 
     return sha256
 
 
-def ingest_submission(
-    ingestor: Ingestor, submission: Submission, path: Path, on_progress: Progress | None = None
-) -> Outcome:
-    """Take a prepared file in (path holds its bytes); never raises for the file's content.
-
-    Returns:
-        The pipeline's outcome: added, replaced, updated, unchanged or failed (with a reason).
-    """
-    item = IngestItem(Path(path), submission.meta, submission.loaded)
-    return ingestor.ingest_one(item, on_progress)
-
-
 def _and(words: list[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+# -- the document service ---------------------------------------------------------------------
+
+# The audit action for what an ingest did to a document.
+AUDIT_ACTIONS = {"added": "add", "replaced": "replace", "updated": "edit"}
+
+
+class DocumentService:
+    """The one path by which documents are added, replaced, edited and removed.
+
+    The web app's pages and upload worker, `kb add`, `kb ingest` and `kb remove` all call it,
+    and nothing else writes documents: the rules (a free id, no file stored twice, nothing
+    stored for a bad file) and the audit record live here once. Each change and its audit
+    entry are written in ONE transaction (the store's transactions nest), so there is never a
+    change without its entry, nor an entry for a change that did not happen.
+
+    Args:
+        store: where the documents are.
+        ingestor: the pipeline over that store, for taking files in (editing and removing
+            need none, so `kb remove` does not load the model).
+        audit: the audit log (default: the store's).
+        jobs: uploads in progress, whose ids and files count as taken (the web app's).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        ingestor: Ingestor | None = None,
+        audit: AuditLog | None = None,
+        jobs: Jobs | None = None,
+    ) -> None:
+        self.store = store
+        self._ingestor = ingestor
+        self.audit = audit or AuditLog(store)
+        self.jobs = jobs
+
+    @property
+    def ingestor(self) -> Ingestor:
+        if self._ingestor is None:
+            raise RuntimeError("this DocumentService was made without an ingestor")
+        return self._ingestor
+
+    # -- checks before anything is stored ----------------------------------------------------
+
+    def check_upload(
+        self,
+        data: bytes,
+        name: str,
+        meta: DocumentMeta,
+        *,
+        max_bytes: int | None,
+        replacing: Document | None = None,
+    ) -> Submission:
+        """Every check on an uploaded file before it is queued (its reading follows on the
+        upload worker): a new document gets a free id (`base`, `base-2`...: not stored, not
+        being uploaded); the file must not be stored as another document, be the very file
+        it replaces, or be in an upload in progress.
+
+        Raises:
+            DuplicateDocument: the file is already stored, or being added right now.
+            IngestError: the file is refused (size, kind).
+        """
+        if replacing is None:
+            meta = replace(meta, id=unique_id(meta.id, self._id_taken))
+        submission = prepare(self.store, data, name, meta, max_bytes=max_bytes, read=False)
+        if replacing is not None and submission.sha256 == replacing.sha256:
+            raise DuplicateDocument(
+                f"{submission.name} is the file already stored for "
+                f"\u201c{replacing.meta.title}\u201d; nothing changed.",
+                replacing.id,
+                replacing.meta.title,
+            )
+        for job in self._pending():
+            if job.sha256 == submission.sha256:
+                raise DuplicateDocument(
+                    f"{submission.name} is being added right now as \u201c{job.title}\u201d.",
+                    "",  # not stored yet: nothing to link to
+                    job.title,
+                )
+        return submission
+
+    def _pending(self) -> list[Job]:
+        return self.jobs.pending() if self.jobs is not None else []
+
+    def _id_taken(self, document_id: str) -> bool:
+        """A document has that id, or an upload in progress is about to take it."""
+        if self.store.documents_by_id([document_id]):
+            return True
+        return any(job.document_id == document_id for job in self._pending())
+
+    # -- changes ------------------------------------------------------------------------------
+
+    def take_in(
+        self,
+        submission: Submission,
+        path: Path,
+        *,
+        user: str,
+        on_progress: Progress | None = None,
+    ) -> Outcome:
+        """Take a checked file in (path holds its bytes); never raises for the file's content.
+
+        The document and its audit entry (add, replace or edit, with the file's name and
+        passage count) are written in one transaction.
+
+        Returns:
+            The pipeline's outcome: added, replaced, updated, unchanged or failed (a reason).
+        """
+        item = IngestItem(Path(path), submission.meta, submission.loaded)
+        return self.ingestor.ingest_one(
+            item, on_progress, on_written=self._auditor(user, submission.name)
+        )
+
+    def ingest(
+        self,
+        items: Iterable[IngestItem],
+        *,
+        user: str,
+        on_outcome: Callable[[Outcome], None] | None = None,
+    ) -> list[Outcome]:
+        """Take in files (the catalog, or files and folders), each audited with its change."""
+        outcomes = []
+        for item in items:
+            outcome = self.ingestor.ingest_one(item, on_written=self._auditor(user, item.path.name))
+            outcomes.append(outcome)
+            if on_outcome:
+                on_outcome(outcome)
+        return outcomes
+
+    def _auditor(self, user: str, file_name: str) -> Callable[[Outcome, DocumentMeta], None]:
+        def record(outcome: Outcome, meta: DocumentMeta) -> None:
+            detail = f"{file_name}, {outcome.passages} passages"
+            self.audit.record(user, AUDIT_ACTIONS[outcome.status], meta.id, meta.title, detail)
+
+        return record
+
+    def edit(self, document_id: str, values: dict, *, user: str) -> tuple[DocumentMeta, list[str]]:
+        """Change a document's metadata (its passages and vectors stay as they are).
+
+        Args:
+            values: the fields of `build_meta` as a person gave them.
+
+        Returns:
+            The checked metadata and the names of the fields that changed (none: nothing was
+            written).
+
+        Raises:
+            NotFound: no document has that id.
+            CatalogError: a value is not usable (one sentence).
+        """
+        document = self.store.get_document(document_id)
+        meta = build_meta(**values, document_id=document.id)
+        changed = [name for name in EDITABLE if getattr(meta, name) != getattr(document.meta, name)]
+        if changed:
+            with self.store.transaction():
+                self.store.update_metadata(meta)
+                detail = "changed " + ", ".join(changed)
+                self.audit.record(user, "edit", meta.id, meta.title, detail)
+        return meta, changed
+
+    def remove(self, document_id: str, *, user: str) -> Document:
+        """Remove a document and its passages; returns what was removed.
+
+        Raises:
+            NotFound: no document has that id.
+        """
+        with self.store.transaction():
+            removed = self.store.remove_document(document_id)
+            detail = f"{removed.passage_count} passages"
+            self.audit.record(user, "remove", removed.id, removed.meta.title, detail)
+        return removed

@@ -50,18 +50,21 @@ class AuditLog:
         """
         if action not in ACTIONS:
             raise ValueError(f"unknown audit action {action!r}")
-        self.store.connection().execute(
-            "INSERT INTO audit_log (at, username, action, document_id, title, detail)"
-            " VALUES (?,?,?,?,?,?)",
-            (
-                datetime.now(UTC).isoformat(timespec="seconds"),
-                user,
-                action,
-                document_id,
-                title,
-                detail,
-            ),
-        )
+        # A transaction of its own, or (the document service's case) a part of the caller's:
+        # the entry commits with the change it records, or not at all.
+        with self.store.side_transaction() as conn:
+            conn.execute(
+                "INSERT INTO audit_log (at, username, action, document_id, title, detail)"
+                " VALUES (?,?,?,?,?,?)",
+                (
+                    datetime.now(UTC).isoformat(timespec="seconds"),
+                    user,
+                    action,
+                    document_id,
+                    title,
+                    detail,
+                ),
+            )
 
     def entries(self, limit: int = 200, document_id: str | None = None) -> list[AuditEntry]:
         """The newest entries first, for all documents or one."""

@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from ingest.ocr import OcrSettings
-from kb.audit import AuditLog
 from kb.catalog import KINDS
 from kb.errors import KBError
 from kb.factory import open_store
@@ -34,14 +33,25 @@ def _ingestor(settings: Settings):
     )
 
 
+def _documents(settings: Settings, ingest: bool = False):
+    """The document service (ingest.service) over the settings' store; with `ingest`, with
+    the pipeline and the model too (adding files), otherwise without loading the model."""
+    from ingest.service import DocumentService
+
+    if ingest:
+        ingestor = _ingestor(settings)
+        return DocumentService(ingestor.store, ingestor=ingestor)
+    return DocumentService(open_store(settings))
+
+
 def _run(settings: Settings, items: list) -> list:
     """Ingest with a progress bar, then print the summary; exit 1 if any file failed."""
     from tqdm import tqdm
 
-    ingestor = _ingestor(settings)
+    documents = _documents(settings, ingest=True)
     with tqdm(total=len(items), unit="file", desc="Ingesting", leave=False) as bar:
-        outcomes = ingestor.ingest(items, on_outcome=lambda _: bar.update())
-    return _report(settings, ingestor.store, outcomes, ingestor.embedder)
+        outcomes = documents.ingest(items, user=_cli_user(), on_outcome=lambda _: bar.update())
+    return _report(settings, documents.store, outcomes, documents.ingestor.embedder)
 
 
 def _report(settings: Settings, store, outcomes: list, embedder=None) -> list:
@@ -124,7 +134,6 @@ def add(
 ) -> None:
     """Add one document with its metadata (the same checks as the upload page)."""
     from ingest.service import build_meta
-    from ingest.service import ingest_submission
     from ingest.service import prepare
     from ingest.service import read_file
 
@@ -146,15 +155,12 @@ def add(
         max_bytes=limit,
         ocr=OcrSettings.from_settings(settings),
     )
-    ingestor = _ingestor(settings)
-    outcomes = _report(
-        settings, ingestor.store, [ingest_submission(ingestor, submission, file)], ingestor.embedder
-    )
-    if outcomes[0].status == "failed":
+    documents = _documents(settings, ingest=True)
+    outcome = documents.take_in(submission, file, user=_cli_user())
+    if _report(settings, documents.store, [outcome], documents.ingestor.embedder)[0].status == (
+        "failed"
+    ):
         raise SystemExit(1)
-    if outcomes[0].status in ("added", "replaced"):
-        action = "add" if outcomes[0].status == "added" else "replace"
-        AuditLog(ingestor.store).record(_cli_user(), action, meta.id, meta.title, file.name)
 
 
 @cli.command(name="list")
@@ -193,11 +199,7 @@ def list_documents(settings: Settings, as_json: bool) -> None:
 @click.pass_obj
 def remove(settings: Settings, document_id: str) -> None:
     """Remove a document and its passages."""
-    store = open_store(settings)
-    removed = store.remove_document(document_id)
-    AuditLog(store).record(
-        _cli_user(), "remove", removed.id, removed.meta.title, f"{removed.passage_count} passages"
-    )
+    removed = _documents(settings).remove(document_id, user=_cli_user())
     click.echo(f"Removed {removed.id} ({removed.passage_count} passages).")
 
 

@@ -35,7 +35,7 @@ def worker(settings: Settings, once: bool, poll: float) -> None:
     from ingest.jobrunner import JobRunner
     from ingest.ocr import OcrSettings
     from ingest.pipeline import Ingestor
-    from kb.audit import AuditLog
+    from ingest.service import DocumentService
     from kb.factory import make_model_embedder
     from kb.factory import open_originals
     from kb.factory import open_store
@@ -52,9 +52,8 @@ def worker(settings: Settings, once: bool, poll: float) -> None:
         originals=originals,
     )
     runner = JobRunner(
-        ingestor,
+        DocumentService(store, ingestor=ingestor),
         Jobs(store),
-        AuditLog(store),
         originals,
         settings.data_dir / "uploads",
         lease_seconds=settings.job_lease_seconds,

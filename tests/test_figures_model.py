@@ -43,8 +43,8 @@ LATER = {
 def store(tmp_path_factory):
     """The Southwest One case study and three later documents, through the one ingest path."""
     from ingest.pipeline import Ingestor
+    from ingest.service import DocumentService
     from ingest.service import build_meta
-    from ingest.service import ingest_submission
     from ingest.service import prepare
     from kb.catalog import load_catalog
 
@@ -52,6 +52,7 @@ def store(tmp_path_factory):
     data = tmp_path_factory.mktemp("figures-model")
     store = SqliteStore(data / "kb.sqlite3")
     ingestor = Ingestor(store, embedder, data / "files")
+    documents = DocumentService(store, ingestor=ingestor)
     entries = [e for e in load_catalog(ROOT / "corpus" / "catalog.toml")]
     case = next(e for e in entries if e.meta.id == "southwest-one")
     from ingest.pipeline import IngestItem
@@ -68,7 +69,7 @@ def store(tmp_path_factory):
             document_id=document_id,
         )
         submission = prepare(store, path.read_bytes(), path.name, meta, max_bytes=None)
-        assert ingest_submission(ingestor, submission, path).status == "added"
+        assert documents.take_in(submission, path, user="tests").status == "added"
     return store
 
 

@@ -28,7 +28,7 @@ from test_upload import wait_for_job
 
 from ingest.jobrunner import JobRunner
 from ingest.pipeline import Ingestor
-from kb.audit import AuditLog
+from ingest.service import DocumentService
 from kb.errors import StoreUnavailable
 from kb.jobs import DIED
 from kb.jobs import MAX_ATTEMPTS
@@ -132,9 +132,8 @@ def test_the_heartbeat_keeps_a_long_job_its_own(kb, settings, store):
     originals.keep(sha, ".md", data)
     job = queue_job(store, sha256=sha)
     runner = JobRunner(
-        Ingestor(store, SlowEmbedder(), settings.files_dir),
+        DocumentService(store, ingestor=Ingestor(store, SlowEmbedder(), settings.files_dir)),
         Jobs(store),
-        AuditLog(store),
         originals,
         settings.data_dir / "uploads",
         lease_seconds=0.6,
@@ -198,9 +197,13 @@ def test_originals_kept_in_the_database_are_served_from_there(queue_only):
     location = upload(client, pdf, "quokka.pdf", **META).headers["Location"]
     kb = app.extensions["kb"]
     runner = JobRunner(
-        Ingestor(kb.store, kb.embedder, settings.files_dir, originals=app.extensions["originals"]),
+        DocumentService(
+            kb.store,
+            ingestor=Ingestor(
+                kb.store, kb.embedder, settings.files_dir, originals=app.extensions["originals"]
+            ),
+        ),
         app.extensions["jobs"],
-        app.extensions["audit"],
         app.extensions["originals"],
         settings.data_dir / "uploads",
     )
@@ -225,9 +228,11 @@ def test_a_failed_job_does_not_keep_its_file(queue_only):
     assert originals.read(sha) == scan  # kept for the worker
     kb = app.extensions["kb"]
     runner = JobRunner(
-        Ingestor(kb.store, kb.embedder, settings.files_dir, originals=originals),
+        DocumentService(
+            kb.store,
+            ingestor=Ingestor(kb.store, kb.embedder, settings.files_dir, originals=originals),
+        ),
         app.extensions["jobs"],
-        app.extensions["audit"],
         originals,
         settings.data_dir / "uploads",
     )

@@ -10,8 +10,6 @@ same sentence as `kb add`, as the job's outcome. The progress page polls `/admin
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from flask import Blueprint
 from flask import Flask
 from flask import current_app
@@ -28,9 +26,9 @@ from ingest.jobrunner import JobRunner
 from ingest.limits import human_size
 from ingest.ocr import OcrSettings
 from ingest.pipeline import Ingestor
+from ingest.service import EDITABLE
+from ingest.service import DocumentService
 from ingest.service import build_meta
-from ingest.service import prepare
-from ingest.service import unique_id
 from kb.audit import AuditLog
 from kb.catalog import KINDS
 from kb.errors import DuplicateDocument
@@ -53,7 +51,7 @@ from web.uploads import read_upload
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-FIELDS = ("title", "publisher", "year", "kind", "url", "tags")
+FIELDS = EDITABLE
 
 
 def init_app(app: Flask) -> None:
@@ -76,12 +74,12 @@ def init_app(app: Flask) -> None:
     )
     jobs = Jobs(kb.store)
     audit = AuditLog(kb.store)
+    documents = DocumentService(kb.store, ingestor=ingestor, audit=audit, jobs=jobs)
     runner = None
     if settings.uploads == "server":
         runner = JobRunner(
-            ingestor,
+            documents,
             jobs,
-            audit,
             originals,
             settings.data_dir / "uploads",
             lease_seconds=settings.job_lease_seconds,
@@ -90,6 +88,7 @@ def init_app(app: Flask) -> None:
         ingestor=ingestor,
         jobs=jobs,
         audit=audit,
+        documents=documents,
         originals=originals,
         upload_worker=UploadWorker(jobs, originals, runner, keep_polling=not app.config["TESTING"]),
     )
@@ -104,6 +103,10 @@ def _jobs() -> Jobs:
 
 def _audit() -> AuditLog:
     return current_app.extensions["audit"]
+
+
+def _documents() -> DocumentService:
+    return current_app.extensions["documents"]
 
 
 def _status(exc: KBError) -> int:
@@ -158,9 +161,7 @@ def upload():
                 "Choose one file at a time here, or turn on JavaScript to add several, "
                 "each with its own details."
             )
-        meta = build_meta(**values)
-        meta = replace(meta, id=unique_id(meta.id, _id_taken))
-        job = _start("add", meta)
+        job = _start("add", build_meta(**values))
     except KBError as exc:
         if asks_for_json():
             return _json_refusal(exc)
@@ -194,42 +195,21 @@ def _json_refusal(exc: KBError):
     return jsonify(body), _status(exc)
 
 
-def _id_taken(document_id: str) -> bool:
-    """A document has that id, or an upload in progress is about to take it."""
-    if current_kb().store.documents_by_id([document_id]):
-        return True
-    return any(job.document_id == document_id for job in _jobs().pending())
-
-
 def _start(action: str, meta: DocumentMeta, current: Document | None = None) -> Job:
-    """Every check on the posted file, then its job on the upload worker.
+    """The document service's checks on the posted file, then its job on the upload worker.
 
     Args:
         action: "add" or "replace".
-        meta: the document's metadata (its id decides what is added or replaced).
+        meta: the document's metadata (a new document is given a free id by the service).
         current: the document being replaced, if any.
     """
     settings = current_settings()
     data, name = read_upload(request.files.get("file"), settings.max_upload_bytes)
     # Read on the upload worker, not here: a file's reading is bounded by what it expands to
     # (ingest/limits.py), but even within that it may take seconds the request need not wait.
-    submission = prepare(
-        current_kb().store, data, name, meta, max_bytes=settings.max_upload_bytes, read=False
+    submission = _documents().check_upload(
+        data, name, meta, max_bytes=settings.max_upload_bytes, replacing=current
     )
-    if current is not None and submission.sha256 == current.sha256:
-        raise DuplicateDocument(
-            f"{submission.name} is the file already stored for \u201c{current.meta.title}\u201d;"
-            f" nothing changed.",
-            current.id,
-            current.meta.title,
-        )
-    for job in _jobs().pending():
-        if job.sha256 == submission.sha256:
-            raise DuplicateDocument(
-                f"{submission.name} is being added right now as \u201c{job.title}\u201d.",
-                "",  # not stored yet: nothing to link to
-                job.title,
-            )
     worker: UploadWorker = current_app.extensions["upload_worker"]
     return worker.submit(action=action, user=current_user(), submission=submission, data=data)
 
@@ -312,21 +292,17 @@ def job_summary(job: Job) -> str:
 @bp.route("/documents/<document_id>/edit", methods=["GET", "POST"])
 def edit(document_id: str):
     """Change a document's metadata (its passages and vectors stay as they are)."""
-    store = current_kb().store
-    document = store.get_document(document_id)
+    document = current_kb().store.get_document(document_id)
     if request.method == "GET":
         return _edit_page(document, _values(document.meta))
     values = {name: request.form.get(name, "") for name in FIELDS}
     try:
-        meta = build_meta(**values, document_id=document.id)
+        meta, changed = _documents().edit(document.id, values, user=current_user())
     except KBError as exc:
         return _edit_page(document, values, error=str(exc), status=400)
-    changed = [name for name in FIELDS if getattr(meta, name) != getattr(document.meta, name)]
     if not changed:
         flash(f"Nothing changed in \u201c{meta.title}\u201d.")
         return redirect(url_for("admin.index"), 303)
-    store.update_metadata(meta)
-    _audit().record(current_user(), "edit", meta.id, meta.title, "changed " + ", ".join(changed))
     flash(f"Saved the changes to \u201c{meta.title}\u201d ({', '.join(changed)}).")
     return redirect(url_for("admin.index"), 303)
 
@@ -383,8 +359,7 @@ def _replace_page(document: Document, error: KBError | None = None, status: int 
 @bp.route("/documents/<document_id>/remove", methods=["GET", "POST"])
 def remove(document_id: str):
     """GET: the confirmation page. POST (from it): remove the document and its passages."""
-    store = current_kb().store
-    document = store.get_document(document_id)
+    document = current_kb().store.get_document(document_id)
     if request.method == "GET":
         return render_template(
             "admin_remove.html",
@@ -401,9 +376,7 @@ def remove(document_id: str):
             pinned_by=_pinning_myths(document.id),
             error=message,
         ), 400
-    removed = store.remove_document(document.id)
-    detail = f"{removed.passage_count} passages"
-    _audit().record(current_user(), "remove", removed.id, removed.meta.title, detail)
+    removed = _documents().remove(document.id, user=current_user())
     flash(f"Removed \u201c{removed.meta.title}\u201d and its {removed.passage_count} passages.")
     return redirect(url_for("admin.index"), 303)
 

@@ -155,12 +155,13 @@ def review(figure_id: str):
         raise NotFound("That statement is no longer found under this figure; reload the page.")
     store = current_app.extensions["kb"].store
     user = current_user()
-    record_review(store, figure_id, statement, decision, user)
     action = "confirm-figure" if decision == "confirmed" else "dismiss-figure"
     detail = f"{figure_id}: {statement.value} ({statement.role})"
-    current_app.extensions["audit"].record(
-        user, action, statement.document.id, statement.document.meta.title, detail
-    )
+    with store.side_transaction():  # the decision and its audit entry, or neither
+        record_review(store, figure_id, statement, decision, user)
+        current_app.extensions["audit"].record(
+            user, action, statement.document.id, statement.document.meta.title, detail
+        )
     return redirect(url_for("figures.figure", figure_id=figure_id) + "#found", code=303)
 
 

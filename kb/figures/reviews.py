@@ -45,14 +45,15 @@ def record_review(
         raise ValueError(f"unknown decision {decision!r}")
     review = Review(decision, user, datetime.now(UTC).isoformat(timespec="seconds"))
     document_id, sha, start = _key(statement)
-    store.connection().execute(
-        "INSERT INTO figure_reviews (figure_id, document_id, passage_sha, figure_start,"
-        " decision, username, decided_at) VALUES (?,?,?,?,?,?,?)"
-        " ON CONFLICT (figure_id, document_id, passage_sha, figure_start) DO UPDATE SET"
-        " decision = excluded.decision, username = excluded.username,"
-        " decided_at = excluded.decided_at",
-        (figure_id, document_id, sha, start, decision, user, review.at),
-    )
+    with store.side_transaction() as conn:
+        conn.execute(
+            "INSERT INTO figure_reviews (figure_id, document_id, passage_sha, figure_start,"
+            " decision, username, decided_at) VALUES (?,?,?,?,?,?,?)"
+            " ON CONFLICT (figure_id, document_id, passage_sha, figure_start) DO UPDATE SET"
+            " decision = excluded.decision, username = excluded.username,"
+            " decided_at = excluded.decided_at",
+            (figure_id, document_id, sha, start, decision, user, review.at),
+        )
     return review
 
 

@@ -11,14 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _imports(package: str) -> set[str]:
-    found = set()
-    for path in (ROOT / package).rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                found.update(alias.name.split(".")[0] for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                found.add(node.module.split(".")[0])
-    return found
+    return set().union(*(_imported_modules(p) for p in (ROOT / package).rglob("*.py")))
 
 
 def test_kb_imports_neither_web_nor_ingest():

@@ -229,3 +229,41 @@ def test_every_migration_from_0007_on_is_written_for_both_databases():
     postgres_numbers = {m.version for m in migrations.migrations("postgres") if m.version >= 7}
     assert sqlite_numbers == postgres_numbers
     assert 7 in sqlite_numbers
+
+
+def _schema(path) -> dict[str, list[tuple]]:
+    """Every table's columns (name, type, not null, default, primary key) and its indexes."""
+    with sqlite3.connect(path) as conn:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'"
+                " AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'passages_fts_%'"
+            )
+        ]
+        schema = {
+            table: sorted(tuple(c[1:]) for c in conn.execute(f"PRAGMA table_info({table})"))
+            for table in tables
+        }
+        schema["indexes"] = sorted(
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+            )
+        )
+    return schema
+
+
+def test_an_upgraded_release_1_folder_has_the_schema_of_a_new_one(tmp_path):
+    """Every migration applied to an old data folder gives the same tables, columns and
+    indexes as a store made today, so code never meets a schema only old folders have."""
+    old = tmp_path / "old.sqlite3"
+    with sqlite3.connect(old) as conn:
+        conn.executescript(RELEASE_1_SCHEMA)
+    SqliteStore(old).close()
+    new = tmp_path / "new.sqlite3"
+    SqliteStore(new).close()
+    upgraded, fresh = _schema(old), _schema(new)
+    assert upgraded.keys() == fresh.keys()
+    for table in fresh:
+        assert upgraded[table] == fresh[table], table

@@ -12,6 +12,7 @@ from conftest import ROOT
 from conftest import build_corpus
 
 from kb.errors import CatalogError
+from kb.errors import StoreError
 from kb.figures.book import check_book
 from kb.figures.book import load_figures
 from kb.figures.figurebook import FigureBook
@@ -310,7 +311,9 @@ def figures_client(figures_kb, settings, book_path):
     return app.test_client()
 
 
-def test_a_researcher_confirms_or_dismisses_a_found_statement(figures_client, embedder, book_path):
+def test_a_researcher_confirms_or_dismisses_a_found_statement(
+    figures_client, embedder, book_path, monkeypatch
+):
     from conftest import CHEAP_HASH
     from conftest import PASSWORD
     from conftest import RESEARCHER
@@ -368,6 +371,19 @@ def test_a_researcher_confirms_or_dismisses_a_found_statement(figures_client, em
         data={**form, "start": 999, "csrf_token": token},
     )
     assert gone.status_code == 404
+
+    # The decision and its audit entry are one transaction: no entry, no changed decision.
+    def failing(*args, **kwargs):
+        raise StoreError("The disk is full at /data; nothing was written.")
+
+    monkeypatch.setattr(app.extensions["audit"], "record", failing)
+    refused = figures_client.post(
+        "/figures/duplicate-payments/review",
+        data={**form, "decision": "confirmed", "csrf_token": token},
+    )
+    assert refused.status_code >= 500
+    data = figures_client.get("/api/figures/duplicate-payments").get_json()
+    assert data["possible_disagreements"][0]["review"]["decision"] == "dismissed"
 
 
 def test_api_figures(figures_client):

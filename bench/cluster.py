@@ -49,8 +49,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def make_pdf(path: Path, pages: int, phrase: str) -> None:
-    """A PDF of `pages` pages of varied council prose, with `phrase` once, half way through."""
+def make_pdf(path: Path, pages: int, phrase: str, title: str = "Load test report") -> None:
+    """A PDF of `pages` pages of varied council prose in chapters of 20 pages, with `phrase`
+    once, half way through (bench/load.py and the multi-server bench)."""
     import random
 
     from fpdf import FPDF
@@ -61,10 +62,12 @@ def make_pdf(path: Path, pages: int, phrase: str) -> None:
         "partnership transfer cost budget audit contract delivery local authority"
     ).split()
     pdf = FPDF()
-    pdf.set_title("Multi-server test report")
+    pdf.set_title(title)
     pdf.set_font("Helvetica", size=10)
     for page in range(pages):
         pdf.add_page()
+        if page % 20 == 0:
+            pdf.start_section(f"Chapter {page // 20 + 1}")
         for paragraph in range(3):
             sentences = [
                 " ".join(rng.choice(words) for _ in range(rng.randint(8, 16))).capitalize() + "."

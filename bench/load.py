@@ -112,30 +112,9 @@ def copy_data(source: Path, target: Path) -> None:
 
 
 def make_pdf(path: Path, pages: int) -> None:
-    from fpdf import FPDF
+    from cluster import make_pdf as make_phrase_pdf  # bench/ is this script's folder
 
-    rng = random.Random(3)
-    words = (
-        "council shared service payroll finance procurement staff savings review board "
-        "partnership transfer cost budget audit contract delivery local authority"
-    ).split()
-    pdf = FPDF()
-    pdf.set_title("Load test report")
-    pdf.set_font("Helvetica", size=10)
-    for page in range(pages):
-        pdf.add_page()
-        if page % 20 == 0:
-            pdf.start_section(f"Chapter {page // 20 + 1}")
-        for paragraph in range(3):
-            sentences = [
-                " ".join(rng.choice(words) for _ in range(rng.randint(8, 16))).capitalize() + "."
-                for _ in range(4)
-            ]
-            if page == pages // 2 and paragraph == 1:
-                sentences.insert(1, f"The {PHRASE} met on page {page + 1}.")
-            pdf.multi_cell(0, 5, " ".join(sentences), new_x="LMARGIN", new_y="NEXT")
-            pdf.ln(3)
-    pdf.output(str(path))
+    make_phrase_pdf(path, pages, PHRASE)
 
 
 def get(conn: http.client.HTTPConnection, path: str) -> tuple[int, bytes]:

@@ -101,11 +101,19 @@ class JobRunner:
     def run(
         self,
         stop: threading.Event,
-        poll_seconds: float = 1.0,
+        poll_seconds: float | None = 1.0,
         on_job: Callable[[Job], None] | None = None,
+        wake: threading.Event | None = None,
     ) -> None:
-        """Run jobs until `stop` is set (the job in hand is finished first), looking for new
-        ones every `poll_seconds` when idle; `on_job` is told of each finished job."""
+        """Run jobs until `stop` is set (the job in hand is finished first).
+
+        Args:
+            stop: set to stop.
+            poll_seconds: when idle, look for new jobs this often; None: only when woken.
+            on_job: told of each finished job.
+            wake: set by whoever queues a job in this process, to look at once.
+        """
+        wake = wake or stop
         while not stop.is_set():
             try:
                 job = self.run_next()
@@ -116,7 +124,9 @@ class JobRunner:
             except Exception:
                 # The database is unreachable, say: wait and try again, never die of it.
                 _log.exception("Could not take the next upload job; trying again shortly")
-            stop.wait(poll_seconds)
+            wake.wait(poll_seconds)
+            if wake is not stop:
+                wake.clear()
 
     def _heartbeat(self, job_id: str, stop: threading.Event) -> None:
         while not stop.wait(self.lease_seconds / 3):

@@ -4,7 +4,6 @@ index reloaded on a change, and a clear 503 while the database cannot be reached
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -12,13 +11,13 @@ import sys
 import threading
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from conftest import ROOT
 from conftest import build_corpus
 from conftest import log_in
+from test_faults import _wait_for_pause
 from test_upload import META
 from test_upload import PHRASE
 from test_upload import make_pdf
@@ -253,15 +252,6 @@ def _document(paragraphs: int) -> str:
     return "\n\n".join(lines) + "\n"
 
 
-def _wait_for(marker: Path, proc: subprocess.Popen, hang_seconds: float = 300) -> dict:
-    deadline = time.monotonic() + hang_seconds  # a guard against a hang, not a speed limit
-    while not marker.exists():
-        assert proc.poll() is None, "the worker ended without pausing"
-        assert time.monotonic() < deadline, "the worker never reached the pause"
-        time.sleep(0.05)
-    return json.loads(marker.read_text())
-
-
 @pytest.mark.slow
 def test_kill_9_of_a_worker_mid_ingest_leaves_no_half_document(settings, store, embedder):
     """`kill -9` of `kb worker` inside the document's transaction: nothing of the document is
@@ -291,7 +281,7 @@ def test_kill_9_of_a_worker_mid_ingest_leaves_no_half_document(settings, store, 
         stdout=subprocess.DEVNULL,
     )
     try:
-        paused = _wait_for(marker, worker)
+        paused = _wait_for_pause(marker, worker)
         os.kill(worker.pid, signal.SIGKILL)
     finally:
         worker.kill()

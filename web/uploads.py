@@ -11,7 +11,6 @@ store's generation bump makes the new document searchable in every process.
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from pathlib import Path
@@ -30,7 +29,6 @@ from kb.originals import Originals
 # Room for the form's other fields (title, tags, CSRF token) on top of the file itself; also
 # the most any request but an upload may send (web.production).
 FORM_ALLOWANCE_BYTES = 1 << 20
-_log = logging.getLogger(__name__)
 
 
 def display_name(filename: str | None) -> str:
@@ -131,12 +129,8 @@ class UploadWorker:
 
     def _loop(self) -> None:
         assert self.runner is not None
-        while True:
-            try:
-                if self.runner.run_next() is not None:
-                    continue
-            except Exception:
-                # The database is unreachable, say: the job stays queued for the next look.
-                _log.exception("Could not take the next upload job; trying again shortly")
-            self._wake.wait(self.poll_seconds if self.keep_polling else None)
-            self._wake.clear()
+        self.runner.run(
+            threading.Event(),  # never set: the thread lasts as long as the process
+            self.poll_seconds if self.keep_polling else None,
+            wake=self._wake,
+        )

@@ -252,6 +252,10 @@ def first_hit(port: int, query: str) -> str | None:
     return results[0]["document"]["id"] if results else None
 
 
+def health(port: int) -> dict:
+    return requests.get(f"http://{HOST}:{port}/api/health", timeout=60).json()
+
+
 def documents(port: int) -> dict[str, int]:
     """Every document's id and passage count, as one server sees them."""
     body = requests.get(f"http://{HOST}:{port}/api/documents", timeout=60).json()

@@ -32,6 +32,7 @@ from cluster import ThrowawayPostgres
 from cluster import documents
 from cluster import first_hit
 from cluster import fresh_database
+from cluster import health
 from cluster import make_pdf
 from cluster import restart_under
 
@@ -93,6 +94,16 @@ def run_scenario(cluster: Cluster, tmp_path: Path, restart_database=None) -> dic
 
         wait_until(all_found, "the document found through servers 2 and 3", every=0.05)
         seen["found_after"] = found
+        # When each of servers 2 and 3 loaded the index holding it, by its own clock (no
+        # request's latency in it); negative: before the worker recorded the job finished.
+        wanted = health(cluster.ports[0])["generation"]
+        seen["index_loaded_after"] = {}
+        for port in cluster.ports[1:]:
+            state = wait_until(
+                lambda p=port: (h := health(p))["index_generation"] >= wanted and h, "reload"
+            )
+            loaded = datetime.fromisoformat(state["index_loaded_at"]).timestamp()
+            seen["index_loaded_after"][port] = round(loaded - finished, 2)
         seen["passages"] = {port: documents(port)[job["document_id"]] for port in cluster.ports}
 
         if restart_database is not None:
@@ -134,6 +145,7 @@ def main() -> int:
         "store": "postgresql" if args.database_url else "sqlite (one shared folder)",
         "embedder": args.embedder,
         "found_seconds_after_job_finished": seen["found_after"],
+        "index_loaded_seconds_after_job_finished": seen["index_loaded_after"],
         "passages": seen["job"]["passages"],
         "attempts": seen["job"]["attempts"],
         "killed_after_passages": seen["paused"]["written"],

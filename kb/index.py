@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import threading
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 
 import faiss
@@ -61,6 +63,7 @@ class VectorIndex:
         self.hnsw_threshold = hnsw_threshold
         self._index: faiss.Index | None = None
         self.generation = -1
+        self.loaded_at: str | None = None  # when the index in memory was loaded (ISO, UTC)
         # A server's threads all notice a new generation at once; one of them rebuilds.
         self._lock = threading.Lock()
 
@@ -92,6 +95,7 @@ class VectorIndex:
                 index = self._build()
                 self._save(index, generation)
             self._index, self.generation = index, generation
+            self.loaded_at = datetime.now(UTC).isoformat(timespec="milliseconds")
             return index
 
     def _load(self, generation: int) -> faiss.Index | None:

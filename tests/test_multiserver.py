@@ -58,6 +58,7 @@ def assert_killed_worker_left_nothing_and_the_job_was_done(seen: dict) -> None:
 @pytest.fixture
 def throwaway_postgres(postgres_server) -> tuple[str, ThrowawayPostgres]:
     """A fresh database on the scripts/pg-throwaway server, and that server to restart."""
+    pytest.importorskip("kb.store.postgres", reason="the PostgreSQL store is not built yet")
     folder = os.environ.get("PG_THROWAWAY_DIR")
     if not folder:
         pytest.skip("restarting PostgreSQL needs the scripts/pg-throwaway cluster")

@@ -173,15 +173,22 @@ def test_passage_detail_has_citation_and_permalink(client, kb):
     assert body["url"] == "/documents/report-a#p0"
 
 
-def test_health(client):
+def test_health(client, app):
     body = get_json(client, "/api/health")
+    generation = app.extensions["kb"].store.generation()
     assert body == {
         "status": "ok",
         "documents": 3,
         "passages": 7,
         "model": HashingEmbedder.name,
         "embedder": HashingEmbedder.name,
+        "generation": generation,
+        "index_generation": -1,  # TESTING: no warm-up, and no search yet
+        "index_loaded_at": None,
     }
+    client.get("/api/search?q=savings")
+    body = get_json(client, "/api/health")
+    assert body["index_generation"] == generation and body["index_loaded_at"].endswith("+00:00")
 
 
 def test_health_reports_a_model_mismatch(store, settings, kb):

@@ -119,6 +119,9 @@ def health():
         "passages": kb.store.count_passages(),
         "model": stored_model or kb.embedder.name,
         "embedder": kb.embedder.name,
+        "generation": kb.store.generation(),
+        "index_generation": kb.index.generation,
+        "index_loaded_at": kb.index.loaded_at,
     }
     return body, 200 if matches else 503
 

@@ -288,6 +288,14 @@ class Health(ApiModel):
     passages: int
     model: str = Field(description="The embedding model the stored vectors were made with.")
     embedder: str = Field(description="The embedding model this server loaded.")
+    generation: int = Field(description="The store's generation: it moves with every change.")
+    index_generation: int = Field(
+        description="The generation of this server's vector index (-1: not loaded yet); "
+        "it follows the store's within about a second of a change."
+    )
+    index_loaded_at: str | None = Field(
+        description="When this server last loaded its vector index (ISO 8601, UTC)."
+    )
 
 
 # -- evidence packs (web/packs.py) ------------------------------------------------------------

@@ -137,6 +137,18 @@ class Settings:
         return cls(**values)
 
 
+def _one_of(*choices: str) -> Callable[[str], str]:
+    """A variable that takes one of a few words."""
+
+    def parse(text: str) -> str:
+        word = text.strip().lower()
+        if word not in choices:
+            raise ValueError(f"must be {' or '.join(choices)}")
+        return word
+
+    return parse
+
+
 def _flag(text: str) -> bool | None:
     """A yes/no variable: 1/0, true/false, yes/no, on/off; "" is "not set"."""
     word = text.strip().lower()
@@ -185,7 +197,7 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "session_hours": ("KB_SESSION_HOURS", float),
     "session_cookie_secure": ("KB_SESSION_COOKIE_SECURE", _flag),
     "body_timeout": ("KB_BODY_TIMEOUT", int),
-    "originals": ("KB_ORIGINALS", str),
-    "uploads": ("KB_UPLOADS", str),
+    "originals": ("KB_ORIGINALS", _one_of("folder", "database")),
+    "uploads": ("KB_UPLOADS", _one_of("server", "queue")),
     "job_lease_seconds": ("KB_JOB_LEASE_SECONDS", float),
 }

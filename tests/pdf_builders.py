@@ -107,3 +107,63 @@ def pages_sharing_one_stream(pages: int, content: bytes) -> bytes:
             *[page] * pages,
         ]
     )
+
+
+def filled_form() -> bytes:
+    """A two-page consultation response form, filled in: two text fields, an empty one, a
+    ticked and an unticked box, a radio group, and one field with a widget on both pages.
+    The values live only in the fields (no appearance streams), as many form fillers save them.
+    """
+    widget = b"/Type /Annot /Subtype /Widget"
+    page = (
+        b"/Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 5 0 R >> >>"
+    )
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [8 0 R 9 0 R 10 0 R 11 0 R"
+        b" 12 0 R 13 0 R 16 0 R] >> >>",
+        b"<< /Type /Pages /Kids [3 0 R 4 0 R] /Count 2 >>",
+        b"<< %s /Contents 6 0 R /Annots [8 0 R 9 0 R 10 0 R 11 0 R 12 0 R 14 0 R 15 0 R"
+        b" 17 0 R] >>" % page,
+        b"<< %s /Contents 7 0 R /Annots [18 0 R] >>" % page,
+        FONT,
+        pdf_stream(b"BT /F1 14 Tf 72 720 Td (Consultation response on shared services) Tj ET"),
+        pdf_stream(b"BT /F1 12 Tf 72 720 Td (Thank you for responding to the review.) Tj ET"),
+        # 8-12: fields that are their own widgets, on page 1.
+        b"<< %s /FT /Tx /T (org) /TU (Organisation name) /V (Angus Council)"
+        b" /Rect [72 640 400 660] >>" % widget,
+        b"<< %s /FT /Tx /T (view) /TU (Your view on a shared payroll office)"
+        b" /V (It saved money in its first year) /Rect [72 500 400 520] >>" % widget,
+        b"<< %s /FT /Tx /T (phone) /V () /Rect [72 480 400 495] >>" % widget,
+        b"<< %s /FT /Btn /T (publish) /TU (We agree to publication) /V /Yes /AS /Yes"
+        b" /Rect [72 600 90 618] >>" % widget,
+        b"<< %s /FT /Btn /T (anonymous) /TU (Respond anonymously) /V /Off /AS /Off"
+        b" /Rect [72 580 90 598] >>" % widget,
+        # 13: a radio group (a field whose kids are its widgets, 14 and 15), on page 1.
+        b"<< /FT /Btn /Ff 49152 /T (model) /TU (Preferred model) /V /Joint"
+        b" /Kids [14 0 R 15 0 R] >>",
+        b"<< %s /Parent 13 0 R /AS /Joint /Rect [72 440 90 458] >>" % widget,
+        b"<< %s /Parent 13 0 R /AS /Off /Rect [72 420 90 438] >>" % widget,
+        # 16: one field with a widget on each page (17 and 18).
+        b"<< /FT /Tx /T (ref) /TU (Reference) /V (CV-2010-7) /Kids [17 0 R 18 0 R] >>",
+        b"<< %s /Parent 16 0 R /Rect [400 740 560 760] >>" % widget,
+        b"<< %s /Parent 16 0 R /Rect [400 740 560 760] >>" % widget,
+    ]
+    return build_pdf(objects)
+
+
+RUN_TOGETHER_WORDS = (
+    "Shared back office services were introduced by the two councils in order to reduce the "
+    "cost of payroll and procurement while keeping local jobs in the area"
+).split()
+
+
+def run_together(gap: int = -100, per_line: int = 8) -> bytes:
+    """A page whose words are drawn apart by a TJ offset (gap thousandths of an em) and no
+    space characters, as some typesetters write them."""
+    lines = [
+        RUN_TOGETHER_WORDS[i : i + per_line] for i in range(0, len(RUN_TOGETHER_WORDS), per_line)
+    ]
+    shown = b" ".join(
+        b"[%s] TJ T*" % (b" %d " % gap).join(b"(%s)" % w.encode() for w in line) for line in lines
+    )
+    return one_page_pdf(b"BT /F1 12 Tf 72 720 Td 14 TL " + shown + b" ET")

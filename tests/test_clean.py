@@ -129,7 +129,7 @@ def test_quality_tells_real_text_from_garbage():
     assert quality("\ue000\ue001\ue002 words " * 20).garbled
 
 
-def _encrypted(user_password: str) -> bytes:
+def encrypted_report(user_password: str) -> bytes:
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(government_pdf(pages=3))))
     writer.encrypt(user_password, "owner-secret", algorithm="AES-256")
     out = io.BytesIO()
@@ -138,12 +138,12 @@ def _encrypted(user_password: str) -> bytes:
 
 
 def test_an_aes_pdf_with_an_empty_password_is_read():
-    assert "algorithm" in text_of(_encrypted(""), "aes.pdf")
+    assert "algorithm" in text_of(encrypted_report(""), "aes.pdf")
 
 
 def test_an_aes_pdf_with_a_password_is_refused_as_password_protected():
     with pytest.raises(EncryptedFile) as caught:
-        load_bytes(_encrypted("open-sesame"), "locked.pdf")
+        load_bytes(encrypted_report("open-sesame"), "locked.pdf")
     assert str(caught.value) == (
         "locked.pdf is protected by a password; save a copy without it and try again."
     )

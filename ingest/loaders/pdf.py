@@ -23,6 +23,8 @@ from ingest.limits import PAGE_CONTENT
 from ingest.limits import Meter
 from ingest.loaders.common import SECTION_SEPARATOR
 from ingest.loaders.common import tidy
+from ingest.loaders.pdf_forms import filled_fields
+from ingest.loaders.pdf_spacing import better_spaced
 from ingest.ocr import OcrSettings
 from ingest.ocr import read_pages
 from kb.errors import CorruptFile
@@ -131,14 +133,21 @@ def _read(
     labels = _page_labels(reader, count)
     starts = _outline_starts(reader)
     texts = []
+    fields: list[list[str]] = []  # each page's filled form fields, "Label: value"
+    seen_fields: set[int] = set()
     for index in range(count):
         in_time()
         page = reader.pages[index]
         content.spend(_content_size(page))
         forms = _form_sizes(page)
         text = page.extract_text(visitor_operand_before=before_operator) or ""
-        characters.spend(len(text))
+        fields.append(filled_fields(page, seen_fields))
+        characters.spend(len(text) + sum(len(line) for line in fields[-1]))
         texts.append(text)
+    # Before the garbage check: words run together are not words either, until spaced.
+    for index, text in enumerate(texts):
+        in_time()
+        texts[index] = better_spaced(data, index, text)
     ocr_pages: dict[str, float] = {}
     if ocr is not None and ocr.enabled:
         unreadable = [i for i, text in enumerate(texts) if _needs_ocr(text)]
@@ -147,6 +156,8 @@ def _read(
             ocr_pages[labels[index]] = page.confidence
     else:
         _refuse_garbled(texts, name)
+    # After OCR and the garbage check: a scanned form's typed values do not make it a text page.
+    texts = [_with_fields(text, lines) for text, lines in zip(texts, fields, strict=True)]
     blocks: list[Block] = []
     section = ""
     pages = printed_pages(texts, labels, _has_page_labels(reader))
@@ -159,6 +170,13 @@ def _read(
             raise NoExtractableText(f"{name} has no text, even by OCR.")
         raise NoExtractableText(f"{name} has no extractable text; it needs OCR.")
     return LoadedFile(blocks=blocks, title=_title(reader), page_count=count, ocr_pages=ocr_pages)
+
+
+def _with_fields(text: str, lines: list[str]) -> str:
+    """The page's text and then its filled form fields, each a paragraph of its own."""
+    if not lines:
+        return text
+    return "\n\n".join([text.rstrip("\n"), *lines]) if text.strip() else "\n\n".join(lines)
 
 
 # A page with fewer characters than this in its text layer is a scan (a page number at most).

@@ -1,0 +1,66 @@
+"""Words run together in a PDF page's text, spaced again from where the glyphs are drawn.
+
+Some PDFs draw words without space characters, leaving the gap to the glyphs' positions (a
+small offset in a TJ array, or each word placed on its own). pypdf gave a space for a gap of
+0.15 em but none for 0.12 em (measured on generated pages), so "Sharedbackofficeservices" came
+out, and such words are never found by a search. A page whose text is mostly long non-words
+is read again with pdfminer.six, which places a space wherever the gap between two glyphs is
+wider than WORD_MARGIN of a glyph's width, and the new text is kept when it has fewer
+run-together words. pdfminer is not used for every page: its layout analysis can put lines out
+of the reading order pypdf keeps.
+pypdf's layout mode and PDFium (pypdfium2) were measured too and fixed fewer of the generated
+cases (bench/formats.py; figures in docs/ingestion.md).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+from ingest.clean import is_word
+
+# pdfminer's default, 0.1 of a glyph's width, still ran together words 0.08-0.1 em apart on
+# the generated pages; 0.05 spaced them all (bench/formats.py).
+WORD_MARGIN = 0.05
+# An alphabetic run this long that is not a word is most likely several words run together.
+_LONG_LETTERS = 15
+# A page whose letters stand this much in such runs is read again.
+_RUN_TOGETHER_SHARE = 0.2
+_LETTERS = re.compile(r"[A-Za-z]+")
+
+
+def run_together_share(text: str) -> float:
+    """The share of the text's letters that stand in long runs that are not words."""
+    runs = _LETTERS.findall(text)
+    letters = sum(len(run) for run in runs)
+    long = sum(len(run) for run in runs if len(run) >= _LONG_LETTERS and not is_word(run.lower()))
+    return long / letters if letters else 0.0
+
+
+def looks_run_together(text: str) -> bool:
+    return run_together_share(text) >= _RUN_TOGETHER_SHARE
+
+
+def respaced(data: bytes, index: int) -> str | None:
+    """The page's text read by pdfminer.six with spaces from the glyphs' positions, or None
+    when that reading fails (the page then keeps pypdf's text)."""
+    from pdfminer.high_level import extract_text  # only for the rare page that needs it
+    from pdfminer.layout import LAParams
+
+    try:
+        return extract_text(
+            io.BytesIO(data), page_numbers=[index], laparams=LAParams(word_margin=WORD_MARGIN)
+        )
+    except Exception:
+        return None
+
+
+def better_spaced(data: bytes, index: int, text: str) -> str:
+    """The page's text, read again with spaces from positions if it looks run together and the
+    new reading has fewer run-together words."""
+    if not looks_run_together(text):
+        return text
+    again = respaced(data, index)
+    if again is None or run_together_share(again) >= run_together_share(text):
+        return text
+    return again

@@ -317,7 +317,7 @@ def spacing_cost(rounds: int = 25) -> dict:
         for round_number in range(rounds):
             # Each goes first in every other round: the first load of a pair ran slower.
             for label, spacer in variants[:: 1 if round_number % 2 else -1]:
-                pdf_loader.better_spaced = spacer or (lambda data, index, text: text)
+                pdf_loader.better_spaced = spacer or (lambda data, texts: texts)
                 started = time.perf_counter()
                 load_bytes(data, "report.pdf")
                 timings[label].append(time.perf_counter() - started)

@@ -157,13 +157,31 @@ RUN_TOGETHER_WORDS = (
 ).split()
 
 
-def run_together(gap: int = -100, per_line: int = 8) -> bytes:
+def run_together(gap: int = -100, per_line: int = 8, before: bytes | None = None) -> bytes:
     """A page whose words are drawn apart by a TJ offset (gap thousandths of an em) and no
-    space characters, as some typesetters write them."""
+    space characters, as some typesetters write them; with `before`, the content of an ordinary
+    page ahead of it."""
     lines = [
         RUN_TOGETHER_WORDS[i : i + per_line] for i in range(0, len(RUN_TOGETHER_WORDS), per_line)
     ]
     shown = b" ".join(
         b"[%s] TJ T*" % (b" %d " % gap).join(b"(%s)" % w.encode() for w in line) for line in lines
     )
-    return one_page_pdf(b"BT /F1 12 Tf 72 720 Td 14 TL " + shown + b" ET")
+    content = b"BT /F1 12 Tf 72 720 Td 14 TL " + shown + b" ET"
+    if before is None:
+        return one_page_pdf(content)
+    page = (
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents %d 0 R"
+        b" /Resources << /Font << /F1 7 0 R >> >> >>"
+    )
+    return build_pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R 4 0 R] /Count 2 >>",
+            page % 5,
+            page % 6,
+            pdf_stream(before),
+            pdf_stream(content),
+            FONT,
+        ]
+    )

@@ -26,6 +26,15 @@ def test_words_drawn_apart_without_spaces_are_spaced(gap):
     assert {block.page for block in loaded.blocks} == {"1"}
 
 
+def test_only_the_run_together_page_is_read_again_and_keeps_its_page():
+    first = b"BT /F1 12 Tf 72 720 Td (The joint committee met twice a year in Perth.) Tj ET"
+    loaded = load_bytes(run_together(-100, before=first), "two.pdf")
+    assert [(block.page, block.text) for block in loaded.blocks] == [
+        ("1", "The joint committee met twice a year in Perth."),
+        ("2", SENTENCE),
+    ]
+
+
 def test_ordinary_text_is_not_read_again():
     assert not looks_run_together(
         "The responsibilities of the joint committee for internationalisation were "

@@ -145,9 +145,8 @@ def _read(
         characters.spend(len(text) + sum(len(line) for line in fields[-1]))
         texts.append(text)
     # Before the garbage check: words run together are not words either, until spaced.
-    for index, text in enumerate(texts):
-        in_time()
-        texts[index] = better_spaced(data, index, text)
+    texts = better_spaced(data, texts)
+    in_time()
     ocr_pages: dict[str, float] = {}
     if ocr is not None and ocr.enabled:
         unreadable = [i for i, text in enumerate(texts) if _needs_ocr(text)]

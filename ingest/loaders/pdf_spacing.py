@@ -41,26 +41,36 @@ def looks_run_together(text: str) -> bool:
     return run_together_share(text) >= _RUN_TOGETHER_SHARE
 
 
-def respaced(data: bytes, index: int) -> str | None:
-    """The page's text read by pdfminer.six with spaces from the glyphs' positions, or None
-    when that reading fails (the page then keeps pypdf's text)."""
-    from pdfminer.high_level import extract_text  # only for the rare page that needs it
+def respaced(data: bytes, indexes: list[int]) -> dict[int, str]:
+    """The pages' text read by pdfminer.six with spaces from the glyphs' positions, in one pass
+    over the file; {} when that reading fails (the pages then keep pypdf's text). A text box
+    (pdfminer's paragraph) ends with a blank line, as the paragraph builder expects."""
+    from pdfminer.high_level import extract_pages  # only for the rare page that needs it
     from pdfminer.layout import LAParams
+    from pdfminer.layout import LTTextContainer
 
+    wanted = sorted(set(indexes))
     try:
-        return extract_text(
-            io.BytesIO(data), page_numbers=[index], laparams=LAParams(word_margin=WORD_MARGIN)
+        layouts = extract_pages(
+            io.BytesIO(data), page_numbers=wanted, laparams=LAParams(word_margin=WORD_MARGIN)
         )
+        return {
+            index: "\n\n".join(box.get_text() for box in page if isinstance(box, LTTextContainer))
+            for index, page in zip(wanted, layouts, strict=False)
+        }
     except Exception:
-        return None
+        return {}
 
 
-def better_spaced(data: bytes, index: int, text: str) -> str:
-    """The page's text, read again with spaces from positions if it looks run together and the
-    new reading has fewer run-together words."""
-    if not looks_run_together(text):
-        return text
-    again = respaced(data, index)
-    if again is None or run_together_share(again) >= run_together_share(text):
-        return text
-    return again
+def better_spaced(data: bytes, texts: list[str]) -> list[str]:
+    """The pages' texts, those that look run together read again with spaces from positions
+    (kept where the new reading has fewer run-together words)."""
+    suspects = [index for index, text in enumerate(texts) if looks_run_together(text)]
+    if not suspects:
+        return texts
+    again = respaced(data, suspects)
+    result = list(texts)
+    for index, text in again.items():
+        if run_together_share(text) < run_together_share(texts[index]):
+            result[index] = text
+    return result

@@ -148,23 +148,26 @@ class Jobs:
         """A new queued job for any worker; its file is already kept (kb.originals)."""
         job_id = secrets.token_hex(8)
         now = _now()
-        self.store.connection().execute(
-            "INSERT INTO jobs (id, action, username, file_name, sha256, document_id, title,"
-            " status, pid, host, created_at, updated_at, meta)"
-            " VALUES (?,?,?,?,?,?,?,'queued',0,'',?,?,?)",
-            (
-                job_id,
-                action,
-                user,
-                file_name,
-                sha256,
-                meta.id,
-                meta.title,
-                now,
-                now,
-                meta_json(meta),
-            ),
-        )
+        # Writes go through the store's transactions, which turn the driver's errors (a
+        # database locked past the timeout, a full disk) into one StoreError sentence.
+        with self.store.side_transaction() as conn:
+            conn.execute(
+                "INSERT INTO jobs (id, action, username, file_name, sha256, document_id, title,"
+                " status, pid, host, created_at, updated_at, meta)"
+                " VALUES (?,?,?,?,?,?,?,'queued',0,'',?,?,?)",
+                (
+                    job_id,
+                    action,
+                    user,
+                    file_name,
+                    sha256,
+                    meta.id,
+                    meta.title,
+                    now,
+                    now,
+                    meta_json(meta),
+                ),
+            )
         return self.get(job_id)
 
     def claim(self, worker: str, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> Job | None:
@@ -211,11 +214,13 @@ class Jobs:
     def renew(self, job_id: str, worker: str, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> bool:
         """Extend a worker's lease on its running job; False when the job is no longer its own
         (the lease passed and another worker claimed it, or it finished)."""
-        cursor = self.store.connection().execute(
-            "UPDATE jobs SET lease_until = ? WHERE id = ? AND worker = ? AND status = 'running'",
-            (_now(lease_seconds), job_id, worker),
-        )
-        return cursor.rowcount == 1
+        with self.store.side_transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE jobs SET lease_until = ? WHERE id = ? AND worker = ?"
+                " AND status = 'running'",
+                (_now(lease_seconds), job_id, worker),
+            )
+            return cursor.rowcount == 1
 
     def progress(self, job_id: str, stage: str, done: int, total: int) -> None:
         """Record a pipeline progress call: ("ocr", pages done, pages to read), ("read", pages,
@@ -234,10 +239,11 @@ class Jobs:
 
     def _set(self, job_id: str, **values) -> None:
         columns = ", ".join(f"{name} = ?" for name in values)
-        self.store.connection().execute(
-            f"UPDATE jobs SET {columns}, updated_at = ? WHERE id = ?",
-            (*values.values(), _now(), job_id),
-        )
+        with self.store.side_transaction() as conn:
+            conn.execute(
+                f"UPDATE jobs SET {columns}, updated_at = ? WHERE id = ?",
+                (*values.values(), _now(), job_id),
+            )
 
     def get(self, job_id: str) -> Job:
         """The job.

@@ -141,3 +141,41 @@ def test_a_failed_inner_transaction_is_undone_alone(store):
     with store.side_transaction() as conn:  # the store is usable as before
         conn.execute(insert, ("again",))
     assert len(_rows(store)) == 3
+
+
+def test_side_table_writes_against_a_locked_database_fail_in_one_sentence(tmp_path):
+    """No driver's error reaches callers: a write that waited past the timeout for another
+    process's lock is a StoreError that says so, for every side table."""
+    import sqlite3
+
+    from kb.audit import AuditLog
+    from kb.errors import StoreError
+    from kb.jobs import Jobs
+    from kb.sessions import Sessions
+    from kb.store import SqliteStore
+    from kb.users import Users
+
+    path = tmp_path / "kb.sqlite3"
+    store = SqliteStore(path, busy_timeout=0.05)
+    meta = DocumentMeta("d", "A document", "Us", 2024, "report")
+    job = Jobs(store).create(action="add", user="ada", file_name="a.md", sha256="0" * 64, meta=meta)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process is writing
+    try:
+        writes = [
+            lambda: Jobs(store).create(
+                action="add", user="ada", file_name="b.md", sha256="1" * 64, meta=meta
+            ),
+            lambda: Jobs(store).progress(job.id, "embed", 1, 2),
+            lambda: Jobs(store).renew(job.id, "worker-1"),
+            lambda: AuditLog(store).record("ada", "add", "d", "A document"),
+            lambda: Users(store, hash_method="pbkdf2:sha256:1").add("bo", "a long password"),
+            lambda: Sessions(store).start(1, 60),
+        ]
+        for write in writes:
+            with pytest.raises(StoreError, match="busy with another writer"):
+                write()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        store.close()

@@ -102,7 +102,7 @@ class Store(ABC):
 
     Implementations: kb.store.sqlite.SqliteStore (one file, one machine) and
     kb.store.postgres.PostgresStore (a database server shared by many machines).
-    Open one with kb.store.open_store(settings).
+    Open one with kb.factory.open_store(settings).
     """
 
     #: "sqlite" or "postgres": which numbered migrations apply (kb/migrations/<dialect>/).

@@ -2,7 +2,7 @@
 rightly), what text is lost against an independent extractor, and how clean the text is.
 
 Usage:
-    python bench/formats.py [--json]
+    python bench/formats.py [--json] [--pdf-dir DIR]
 
 No fetched copies of anyone's files: every document is generated here, with the builders the
 tests use (tests/test_clean.py's government-style reports, tests/test_ocr.py's scans,
@@ -22,6 +22,11 @@ news page), plus our own corpus (corpus/**/*.md). Reported per format:
   known words each extractor gives as words (pypdf, pypdf's layout mode, PDFium, pdfminer.six
   with its default and with our word margin, and our loader), on those pages and on an
   ordinary report (which must not get worse).
+
+With --pdf-dir, every PDF under DIR (real files fetched for the run, e.g. py-pdf's
+sample-files; never copied into this repository) is taken in too, with its outcome, words
+missing against pdftotext, pages that looked run together, and the details the upload form
+would fill in (title, publisher, year).
 """
 
 from __future__ import annotations
@@ -438,17 +443,87 @@ def report(results: dict) -> None:
     )
 
 
+def real_pdfs(folder: Path) -> list[dict]:
+    """PDFs someone else made (a folder you fetched; nothing is kept): each one's outcome, words
+    missing against pdftotext, pages that looked run together, and the details the upload form
+    would fill in."""
+    from pypdf import PdfReader
+
+    from ingest.details import read_details
+    from ingest.loaders.pdf_spacing import looks_run_together
+
+    rows = []
+    for path in sorted(folder.rglob("*.pdf")):
+        data = path.read_bytes()
+        row: dict = {"name": path.name}
+        try:
+            details = read_details(data, path.name, "pdf")
+            row["details"] = [f for f in ("title", "publisher", "year") if getattr(details, f)]
+        except IngestError as exc:
+            row["details"] = type(exc).__name__
+        try:
+            loaded = take_in("pdf", data, ocr=False)
+        except IngestError as exc:
+            row["outcome"] = f"{type(exc).__name__}: {exc}"
+            rows.append(row)
+            continue
+        row["outcome"] = "accepted"
+        text = " ".join(block.text for block in loaded.blocks)
+        row["missing_raw"], row["missing"] = missing_words(data, text)
+        try:
+            pages = PdfReader(io.BytesIO(data)).pages
+            row["run_together_pages"] = sum(
+                1 for page in pages if looks_run_together(page.extract_text() or "")
+            )
+        except Exception:
+            row["run_together_pages"] = None
+        rows.append(row)
+    return rows
+
+
+def report_real(rows: list[dict]) -> None:
+    print(f"{'file':<48} {'missing':>8} {'w/o run':>8} {'spaced':>6}  details / outcome")
+    for row in rows:
+        if row["outcome"] != "accepted":
+            print(f"{row['name'][:48]:<48} {'':>8} {'':>8} {'':>6}  {row['outcome'][:90]}")
+            continue
+        print(
+            f"{row['name'][:48]:<48} {row['missing_raw']:>8.1%} {row['missing']:>8.1%} "
+            f"{row['run_together_pages'] or 0:>6}  {', '.join(row['details']) or '-'}"
+        )
+    accepted = [row for row in rows if row["outcome"] == "accepted"]
+    if accepted:
+        print(
+            f"{len(accepted)} of {len(rows)} accepted; words missing against pdftotext, median: "
+            f"{statistics.median(r['missing_raw'] for r in accepted):.1%} raw, "
+            f"{statistics.median(r['missing'] for r in accepted):.1%} without running lines; "
+            f"details found: title in {sum('title' in r['details'] for r in rows)}, "
+            f"publisher in {sum('publisher' in r['details'] for r in rows)}, "
+            f"year in {sum('year' in r['details'] for r in rows)} of {len(rows)}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument(
+        "--pdf-dir",
+        type=Path,
+        help="also take in every PDF under this folder (real files you fetched; not kept)",
+    )
     args = parser.parse_args()
     if shutil.which("pdftotext") is None:
         sys.exit("pdftotext is not installed (apt-get install poppler-utils).")
     results = run()
+    if args.pdf_dir:
+        results["real PDFs"] = real_pdfs(args.pdf_dir)
     if args.json:
         print(json.dumps(results, indent=2))
-    else:
-        report(results)
+        return
+    report(results)
+    if args.pdf_dir:
+        print()
+        report_real(results["real PDFs"])
 
 
 if __name__ == "__main__":

@@ -16,25 +16,63 @@ from __future__ import annotations
 
 import io
 import re
+from functools import lru_cache
 
 from ingest.clean import is_word
 
 # pdfminer's default, 0.1 of a glyph's width, still ran together words 0.08-0.1 em apart on
 # the generated pages; 0.05 spaced them all (bench/formats.py).
 WORD_MARGIN = 0.05
-# An alphabetic run this long that is not a word is most likely several words run together.
+# An alphabetic run this long that is not a word, but splits into English words, is most likely
+# several words run together.
 _LONG_LETTERS = 15
 # A page whose letters stand this much in such runs is read again.
 _RUN_TOGETHER_SHARE = 0.2
+# The words a run splits into must average this many letters: German compounds
+# ("Inhaltsverzeichnis", "Grundbegriffe") either do not split into English words or only into
+# scraps ("gr und be gr if fe", 2.2 letters); words run together average 4 or more.
+_MIN_PIECE_LETTERS = 3.5
+_MAX_PIECE = 20
 _LETTERS = re.compile(r"[A-Za-z]+")
 
 
 def run_together_share(text: str) -> float:
-    """The share of the text's letters that stand in long runs that are not words."""
+    """The share of the text's letters that stand in long runs of English words run together."""
     runs = _LETTERS.findall(text)
     letters = sum(len(run) for run in runs)
-    long = sum(len(run) for run in runs if len(run) >= _LONG_LETTERS and not is_word(run.lower()))
+    long = sum(len(run) for run in runs if len(run) >= _LONG_LETTERS and _run_together(run))
     return long / letters if letters else 0.0
+
+
+@lru_cache(maxsize=65536)
+def _run_together(run: str) -> bool:
+    run = run.lower()
+    if is_word(run):
+        return False
+    pieces = _fewest_words(run)
+    return pieces is not None and len(run) / pieces >= _MIN_PIECE_LETTERS
+
+
+def _fewest_words(run: str) -> int | None:
+    """The fewest English words the run splits into, or None if it does not split into words."""
+    fewest: list[int | None] = [0] + [None] * len(run)
+    for end in range(1, len(run) + 1):
+        for start in range(max(0, end - _MAX_PIECE), end):
+            before = fewest[start]
+            if before is not None and _piece(run[start:end]):
+                if fewest[end] is None or before + 1 < fewest[end]:
+                    fewest[end] = before + 1
+    return fewest[-1]
+
+
+@lru_cache(maxsize=65536)
+def _piece(word: str) -> bool:
+    """A word that can stand in a run: "a" and "i", short words only when common."""
+    if len(word) == 1:
+        return word in "ai"
+    from wordfreq import zipf_frequency
+
+    return zipf_frequency(word, "en") >= (3.5 if len(word) <= 3 else 2.5)
 
 
 def looks_run_together(text: str) -> bool:

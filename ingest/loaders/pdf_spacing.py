@@ -65,14 +65,26 @@ def _fewest_words(run: str) -> int | None:
     return fewest[-1]
 
 
-@lru_cache(maxsize=65536)
+# Zipf 3.5 and 2.5 (wordfreq's scale: log10 of occurrences per billion words) as frequencies.
+_SHORT_WORD_FREQUENCY = 10 ** (3.5 - 9)
+_WORD_FREQUENCY = 10 ** (2.5 - 9)
+
+
 def _piece(word: str) -> bool:
     """A word that can stand in a run: "a" and "i", short words only when common."""
     if len(word) == 1:
         return word in "ai"
-    from wordfreq import zipf_frequency
+    frequency = _frequencies().get(word, 0.0)
+    return frequency >= (_SHORT_WORD_FREQUENCY if len(word) <= 3 else _WORD_FREQUENCY)
 
-    return zipf_frequency(word, "en") >= (3.5 if len(word) <= 3 else 2.5)
+
+@lru_cache(maxsize=1)
+def _frequencies() -> dict[str, float]:
+    """wordfreq's English frequencies (the dictionary zipf_frequency reads, loaded once): a
+    split tries hundreds of pieces, and a dictionary lookup is far cheaper than a call."""
+    from wordfreq import get_frequency_dict
+
+    return get_frequency_dict("en")
 
 
 def looks_run_together(text: str) -> bool:

@@ -29,6 +29,7 @@ from ingest.jobrunner import JobRunner
 from ingest.pipeline import Ingestor
 from ingest.service import DocumentService
 from kb.errors import StoreUnavailable
+from kb.factory import open_store
 from kb.jobs import DIED
 from kb.jobs import MAX_ATTEMPTS
 from kb.jobs import Jobs
@@ -36,7 +37,6 @@ from kb.models import DocumentMeta
 from kb.originals import Originals
 from kb.reload import IndexReloader
 from kb.search import KnowledgeBase
-from kb.store import SqliteStore
 from kb_cli.main import cli
 from web import create_app
 
@@ -72,7 +72,7 @@ def test_concurrent_claims_never_share_a_job(settings, store):
     lock = threading.Lock()
 
     def claim_all(name: str) -> None:
-        own = SqliteStore(settings.db_path)  # a process of its own would have its own store
+        own = open_store(settings)  # a process of its own would have its own store
         try:
             while (job := Jobs(own).claim(name)) is not None:
                 with lock:
@@ -142,7 +142,7 @@ def test_the_heartbeat_keeps_a_long_job_its_own(kb, settings, store):
     thread.start()
     assert embedding.wait(30)
     time.sleep(1.5)  # more than two leases: only the heartbeat can have kept it
-    other = SqliteStore(settings.db_path)
+    other = open_store(settings)
     try:
         assert Jobs(other).claim("other", lease_seconds=0.6) is None
     finally:
@@ -315,7 +315,7 @@ def test_kill_9_of_a_worker_mid_ingest_leaves_no_half_document(settings, store, 
 def test_wait_for_change_returns_on_a_change_and_otherwise_after_its_timeout(settings, store):
     start = store.generation()
     assert store.wait_for_change(start, 0.3) == start
-    other = SqliteStore(settings.db_path)
+    other = open_store(settings)
     try:
 
         def bump():
@@ -332,7 +332,7 @@ def test_wait_for_change_returns_on_a_change_and_otherwise_after_its_timeout(set
 
 def test_another_servers_index_is_reloaded_without_a_search(settings, store, embedder):
     build_corpus(store, embedder)
-    other_store = SqliteStore(settings.db_path)
+    other_store = open_store(settings)
     other = KnowledgeBase(other_store, embedder, settings.data_dir / "other.faiss")
     reloads: list[int] = []
     reloaded = threading.Event()

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
+from ingest.pipeline import Outcome
 from ingest.service import DocumentService
 from ingest.service import Submission
 from kb.jobs import DEFAULT_LEASE_SECONDS
@@ -150,14 +151,27 @@ class JobRunner:
                 path = Path(folder) / Path(job.file_name).name
                 path.write_bytes(data)
                 progress: Callable[[str, int, int], None] = partial(self.jobs.progress, job.id)
+                done_with_document: list[Outcome] = []
+
+                def finish_with_document(outcome: Outcome, _meta) -> None:
+                    # Inside the document's transaction: the job is done exactly when the
+                    # document is written, even if this worker is killed right after.
+                    self.jobs.finish(job.id, outcome.status, passages=outcome.passages)
+                    done_with_document.append(outcome)
+
                 outcome = self.documents.take_in(
-                    submission, path, user=job.user, on_progress=progress
+                    submission,
+                    path,
+                    user=job.user,
+                    on_progress=progress,
+                    on_written=finish_with_document,
                 )
             if outcome.status == "failed":
                 self.jobs.finish(job.id, "failed", message=outcome.reason)
                 self.originals.discard(job.sha256)
                 return
-            self.jobs.finish(job.id, outcome.status, passages=outcome.passages)
+            if not done_with_document:  # unchanged: nothing was written
+                self.jobs.finish(job.id, outcome.status, passages=outcome.passages)
         except Exception:
             _log.exception("Upload job %s failed unexpectedly", job.id)
             try:

@@ -34,6 +34,7 @@ from ingest.pipeline import IngestItem
 from ingest.pipeline import Ingestor
 from ingest.pipeline import Outcome
 from ingest.pipeline import Progress
+from ingest.pipeline import Written
 from kb.audit import AuditLog
 from kb.catalog import slugify
 from kb.catalog import validate_meta
@@ -383,19 +384,30 @@ class DocumentService:
         *,
         user: str,
         on_progress: Progress | None = None,
+        on_written: Written | None = None,
     ) -> Outcome:
         """Take a checked file in (path holds its bytes); never raises for the file's content.
 
         The document and its audit entry (add, replace or edit, with the file's name and
         passage count) are written in one transaction.
 
+        Args:
+            on_written: called too in that transaction, after the audit entry (the upload
+                worker records its job done there, so a worker killed after the commit
+                leaves no job that says otherwise).
+
         Returns:
             The pipeline's outcome: added, replaced, updated, unchanged or failed (a reason).
         """
         item = IngestItem(Path(path), submission.meta, submission.loaded)
-        return self.ingestor.ingest_one(
-            item, on_progress, on_written=self._auditor(user, submission.name)
-        )
+        audit = self._auditor(user, submission.name)
+
+        def written(outcome: Outcome, meta: DocumentMeta) -> None:
+            audit(outcome, meta)
+            if on_written is not None:
+                on_written(outcome, meta)
+
+        return self.ingestor.ingest_one(item, on_progress, on_written=written)
 
     def ingest(
         self,

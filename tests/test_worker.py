@@ -4,6 +4,7 @@ index reloaded on a change, and a clear 503 while the database cannot be reached
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -112,6 +113,36 @@ def test_a_job_that_kills_every_worker_is_failed_after_its_attempts(store):
     assert jobs.pending() == []
 
 
+def test_a_job_is_recorded_done_in_its_documents_transaction(kb, settings, store, embedder):
+    """A worker killed right after the document's commit leaves its job done, not running (a
+    second worker would otherwise find the document already there and say "unchanged")."""
+    if store.dialect != "sqlite":
+        pytest.skip("reads SQLite's own transaction flag")
+    data = f"# Notes\n\n{PHRASE}\n".encode()
+    sha = hashlib.sha256(data).hexdigest()
+    originals = Originals(store, settings.files_dir)
+    originals.keep(sha, ".md", data)
+    job = queue_job(store, sha256=sha)
+    jobs = Jobs(store)
+    seen: list[tuple[str, bool]] = []
+    finish = jobs.finish
+
+    def watched_finish(job_id, outcome, **kwargs):
+        seen.append((outcome, store.connection().in_transaction))
+        finish(job_id, outcome, **kwargs)
+
+    jobs.finish = watched_finish
+    runner = JobRunner(
+        DocumentService(store, ingestor=Ingestor(store, embedder, settings.files_dir)),
+        jobs,
+        originals,
+        settings.data_dir / "uploads",
+    )
+    assert runner.run_next().outcome == "added"
+    assert seen == [("added", True)]
+    assert jobs.get(job.id).status == "done"
+
+
 def test_the_heartbeat_keeps_a_long_job_its_own(kb, settings, store):
     """A job running longer than its lease is not taken by another worker meanwhile."""
     release = threading.Event()
@@ -125,7 +156,6 @@ def test_the_heartbeat_keeps_a_long_job_its_own(kb, settings, store):
 
     originals = Originals(store, settings.files_dir)
     data = f"# Notes\n\n{PHRASE}\n".encode()
-    import hashlib
 
     sha = hashlib.sha256(data).hexdigest()
     originals.keep(sha, ".md", data)
@@ -258,7 +288,6 @@ def test_kill_9_of_a_worker_mid_ingest_leaves_no_half_document(settings, store, 
     stored, and a worker started afterwards takes the job again and completes it."""
     build_corpus(store, embedder)
     data = _document(120).encode()
-    import hashlib
 
     sha = hashlib.sha256(data).hexdigest()
     Originals(store, settings.files_dir).keep(sha, ".md", data)

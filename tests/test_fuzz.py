@@ -27,6 +27,7 @@ import subprocess
 import sys
 import threading
 import zipfile
+from pathlib import Path
 
 import docx
 import pytest
@@ -41,8 +42,11 @@ from pdf_builders import form_drawn_again_and_again
 from pdf_builders import one_page_pdf
 from pdf_builders import page_tree_pdf
 
+from ingest.details import read_details
 from ingest.limits import PAGE_CONTENT
+from ingest.loaders import FORMATS
 from ingest.loaders import load_bytes
+from ingest.service import check_kind
 from kb.errors import IngestError
 
 FAST_EXAMPLES = 150
@@ -240,6 +244,25 @@ def test_every_seed_loads():
 @given(mutated_files())
 def test_mutated_files_load_or_fail_with_an_ingest_error(case):
     check_loads_or_refuses(*case)
+
+
+@settings(
+    max_examples=FAST_EXAMPLES // 3,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(mutated_files())
+def test_mutated_files_give_their_details_or_one_sentence(case):
+    """The upload form's prefill (POST /admin/upload/details) never fails but in a sentence."""
+    data, name = case
+    with time_limit(HANG_SECONDS):
+        try:
+            name = check_kind(data, name, None)
+            read_details(data, name, FORMATS[Path(name).suffix.lower()])
+        except IngestError as exc:
+            message = str(exc)
+            assert name in message and "\n" not in message and message.endswith("."), message
 
 
 @pytest.mark.slow

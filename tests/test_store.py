@@ -179,3 +179,34 @@ def test_side_table_writes_against_a_locked_database_fail_in_one_sentence(tmp_pa
         holder.execute("ROLLBACK")
         holder.close()
         store.close()
+
+
+def test_closing_leaves_a_live_threads_connection_to_that_thread(tmp_path):
+    """A server's reload thread may be inside a query when the store is closed (tests close
+    stores under running apps): closing its connection from here crashed the process now and
+    then. close() lets it go instead; the thread can finish with it."""
+    import threading
+
+    from kb.store import SqliteStore
+
+    store = SqliteStore(tmp_path / "kb.sqlite3")
+    opened, closed = threading.Event(), threading.Event()
+    seen = []
+
+    def reader():
+        conn = store.connection()
+        opened.set()
+        closed.wait(10)
+        seen.append(conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0])
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    opened.wait(10)
+    mine = store.connection()
+    store.close()
+    closed.set()
+    thread.join(10)
+    assert seen == [0]
+    with pytest.raises(Exception, match="closed"):
+        mine.execute("SELECT 1")  # this thread's own connection is closed
+    assert store.count_passages() == 0  # and the store opens a fresh one on the next use

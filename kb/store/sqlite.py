@@ -67,7 +67,8 @@ class SqliteStore(Store):
         self._busy_timeout = busy_timeout
         # One connection per thread: a web server's threads must not share a transaction.
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        # Each connection with the thread that opened it (see close).
+        self._connections: dict[sqlite3.Connection, threading.Thread] = {}
         self.on_passage_written: Callable[[str, int, int], None] | None = None
         try:
             # Opening an up-to-date database only reads: it must not wait for another process's
@@ -95,7 +96,7 @@ class SqliteStore(Store):
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = self._connect()
-            self._connections.append(conn)
+            self._connections[conn] = threading.current_thread()
         return conn
 
     def _connect(self) -> sqlite3.Connection:
@@ -116,8 +117,17 @@ class SqliteStore(Store):
         return str(self.path)
 
     def close(self) -> None:
-        for conn in self._connections:
-            conn.close()
+        """Close this thread's connection and those of threads that have ended; the next use
+        from any thread opens a fresh one.
+
+        A connection that another live thread opened (a server's index-reload or upload thread)
+        is not closed from here: closing it while that thread is inside a query crashes the
+        process. It is let go instead, and closed when its thread drops it.
+        """
+        me = threading.current_thread()
+        for conn, owner in list(self._connections.items()):
+            if owner is me or not owner.is_alive():
+                conn.close()
         self._connections.clear()
         self._local = threading.local()
 
@@ -216,8 +226,7 @@ class SqliteStore(Store):
     def _discard(self, conn: sqlite3.Connection) -> None:
         """Close this thread's connection; the next use opens a fresh one."""
         conn.close()
-        if conn in self._connections:
-            self._connections.remove(conn)
+        self._connections.pop(conn, None)
         if getattr(self._local, "conn", None) is conn:
             del self._local.conn
 

@@ -77,5 +77,6 @@ def open_knowledge_base(
         open_store(settings, create),
         embedder or make_model_embedder(settings),
         settings.index_path,
-        hnsw_threshold=settings.hnsw_threshold,
+        approximate_from=settings.approximate_from,
+        keyword_index_from=settings.keyword_index_from,
     )

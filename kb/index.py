@@ -1,17 +1,25 @@
-"""The vector index: FAISS over the passages' embeddings, a cache derived from the store.
+"""The vector index: FAISS over the passages' vectors, a cache derived from the store.
 
-Inner product on unit vectors (= cosine). Exact (IndexFlatIP) up to `hnsw_threshold` vectors,
-HNSW above it (see docs/performance.md for the measurements behind the default). FAISS ids pack
-the passage id and which of its vectors it is (see kb.store.VECTOR_ID_BITS).
-The saved file records the store generation it was built from; a stale or unreadable file is
-rebuilt from SQLite, so losing or corrupting it loses nothing.
+Every passage has several vectors: its own and one per sentence (about 5 in all on the corpus).
+The index holds all of them, with ids packing the passage id and which of its vectors it is
+(see kb.store.VECTOR_ID_BITS), and a passage scores the best cosine of its vectors.
+
+Inner product on unit vectors (= cosine). Below `approximate_from` *vectors* the search is exact
+(IndexFlatIP); from it on, approximate: an inverted file (IVF) of 8-bit scalar-quantised vectors,
+searched in the `nprobe` lists nearest the query. The choice and its settings are measured on
+realistic vectors (bench/ann.py, docs/performance.md).
+
+The saved file records the store generation it was built from. A stale file is brought up to
+date document by document (kb.derived: an upload is added to the live index, a removal taken
+out of it); a large change, or an unreadable file, is rebuilt from the store, beside the live
+index when there is one (searches go on meanwhile), so losing or corrupting it loses nothing.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
-import threading
 from datetime import UTC
 from datetime import datetime
 from pathlib import Path
@@ -19,53 +27,89 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from kb.derived import DerivedIndex
+from kb.derived import ReadWriteLock
 from kb.store import VECTOR_ID_BITS
 from kb.store import Store
 
-# Measured (bench/search.py, docs/performance.md): exact search over 1,000,000 vectors takes a
-# median 142-148 ms of FAISS time on 2 cores, below the 340 ms FTS5 already spends at that size,
-# while HNSW at efSearch 256 kept only 0.74 (100k) and 0.25 (1M) of exact search's top 10 on the
-# benchmark's clustered vectors, short of the 0.95 we require. So exact search is kept up to
-# 2,000,000 vectors; above that HNSW, whose settings must be re-measured on the real corpus first.
-DEFAULT_HNSW_THRESHOLD = 2_000_000
-HNSW_M = 32
-HNSW_EF_CONSTRUCTION = 100
-HNSW_EF_SEARCH = 256
+# Measured on realistic vectors (bench/ann.py, docs/performance.md "Vector side"): exact search
+# costs about 0.5 ms per 1,000 vectors on these busy cores (53 ms at 100,000), IVF with 8-bit
+# codes 0.8 ms at 100,000 with 0.98 of exact search's top 10. Below 50,000 vectors (about 10,000
+# passages) exact search stays under the few milliseconds a search may spend on vectors.
+DEFAULT_APPROXIMATE_FROM = 50_000
+# IVF: sqrt(vectors) lists (316 at 100,000, 1,000 at 1,000,000); each search reads the NPROBE
+# lists nearest the query (Recall@10 0.954 at 32, 0.981 at 64, 0.988 at 128 over 100,000).
+IVF_NPROBE = 64
+# Vectors k-means sees to place the lists (FAISS warns below 39 per list).
+IVF_TRAIN_PER_LIST = 50
 # How many vectors to fetch per passage wanted: a passage has its own vector and its sentences'.
 VECTORS_PER_PASSAGE = 8
+# One OpenMP thread per search: a server runs its searches on its own request threads, and on
+# shared cores the barrier of FAISS's idle threads costs whole scheduler slices (flat search at
+# 400,000 vectors: p99 51 ms with one thread, 92 ms with two; docs/performance.md).
+faiss.omp_set_num_threads(1)
+# The ids of one passage's vectors: [pid << BITS, (pid + 1) << BITS).
+_SUBS = np.arange(1 << VECTOR_ID_BITS, dtype=np.int64)
 
 
-def new_index(dimension: int, count: int, hnsw_threshold: int) -> faiss.Index:
-    """An empty index of the right kind for `count` vectors."""
-    if count >= hnsw_threshold:
-        inner = faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        inner.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-        inner.hnsw.efSearch = HNSW_EF_SEARCH
-    else:
-        inner = faiss.IndexFlatIP(dimension)
-    return faiss.IndexIDMap2(inner)
+def new_index(dimension: int, count: int, approximate_from: int) -> faiss.Index:
+    """An empty, untrained index of the right kind for `count` vectors."""
+    if count >= approximate_from:
+        lists = max(1, round(math.sqrt(count)))
+        quantiser = faiss.IndexFlatIP(dimension)
+        index = faiss.IndexIVFScalarQuantizer(
+            quantiser, dimension, lists, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+        )
+        index.own_fields = True
+        quantiser.this.disown()
+        index.nprobe = IVF_NPROBE
+        return index
+    return faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
 
 
-class VectorIndex:
-    """A FAISS index of passage vectors, saved next to the database.
+def kind_of(index: faiss.Index) -> str:
+    return "ivf" if isinstance(faiss.downcast_index(index), faiss.IndexIVF) else "flat"
+
+
+def held_ids(index: faiss.Index) -> np.ndarray:
+    """Every vector id an index holds."""
+    if kind_of(index) == "flat":
+        return faiss.vector_to_array(index.id_map)
+    ivf = faiss.extract_index_ivf(index)
+    lists = ivf.invlists
+    parts = [
+        faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy()
+        for i in range(ivf.nlist)
+        if lists.list_size(i)
+    ]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+def vector_ids_of(passage_ids: np.ndarray) -> np.ndarray:
+    """Every id the vectors of these passages can have (passage and up to 63 sentences)."""
+    base = np.asarray(passage_ids, dtype=np.int64)[:, None] << VECTOR_ID_BITS
+    return (base | _SUBS[None, :]).ravel()
+
+
+class VectorIndex(DerivedIndex):
+    """A FAISS index of the passages' vectors, saved next to the database.
 
     Args:
         store: the source of truth for the vectors.
-        path: where to keep the index file (a `.json` beside it records its generation).
-        hnsw_threshold: from this many passages on, use HNSW instead of exact search.
+        path: where to keep the index file (a `.json` beside it records its generation and the
+            documents it holds).
+        approximate_from: from this many vectors (not passages) on, search approximately (IVF).
     """
 
     def __init__(
-        self, store: Store, path: Path, hnsw_threshold: int = DEFAULT_HNSW_THRESHOLD
+        self, store: Store, path: Path, approximate_from: int = DEFAULT_APPROXIMATE_FROM
     ) -> None:
+        super().__init__()
         self.store = store
         self.path = Path(path)
-        self.hnsw_threshold = hnsw_threshold
-        self._index: faiss.Index | None = None
-        self.generation = -1
+        self.approximate_from = approximate_from
+        self._editing = ReadWriteLock()
         self.loaded_at: str | None = None  # when the index in memory was loaded (ISO, UTC)
-        # A server's threads all notice a new generation at once; one of them rebuilds.
-        self._lock = threading.Lock()
 
     @property
     def info_path(self) -> Path:
@@ -73,40 +117,80 @@ class VectorIndex:
 
     @property
     def kind(self) -> str:
-        index = self.ensure_fresh()
-        inner = faiss.downcast_index(index.index)
-        return "hnsw" if isinstance(inner, faiss.IndexHNSWFlat) else "flat"
+        return kind_of(self.ensure_fresh())
 
     def __len__(self) -> int:
         return self.ensure_fresh().ntotal
 
-    def ensure_fresh(self) -> faiss.Index:
-        """The index for the store's current generation: loaded, or rebuilt if stale."""
-        generation = self.store.generation()
-        if self._index is not None and self.generation == generation:
-            return self._index
-        with self._lock, self.store.snapshot():
-            # One committed state throughout: a write landing mid-build cannot mix in.
-            generation = self.store.generation()
-            if self._index is not None and self.generation == generation:
-                return self._index
-            index = self._load(generation)
-            if index is None:
-                index = self._build()
-                self._save(index, generation)
-            self._index, self.generation = index, generation
-            self.loaded_at = datetime.now(UTC).isoformat(timespec="milliseconds")
-            return index
+    def ensure_fresh(self, wait: bool = False) -> faiss.Index:
+        """The index for the store's current generation: loaded, updated from the documents
+        that changed, or rebuilt. While a replacement for a live index is built (a large
+        change), the live one keeps answering; wait: finish it first (benchmarks, tests)."""
+        return self.fresh(wait)
 
-    def _load(self, generation: int) -> faiss.Index | None:
+    def _use(self, index: faiss.Index, state: dict) -> None:
+        super()._use(index, state)
+        self.loaded_at = datetime.now(UTC).isoformat(timespec="milliseconds")
+
+    def _load(self) -> None:
         try:
-            info = json.loads(self.info_path.read_text())
-            if info.get("generation") != generation or info.get("model") != self.store.model_name():
-                return None
+            state = json.loads(self.info_path.read_text())
+            if state.get("model") != self.store.model_name() or "passages" not in state:
+                return
             index = faiss.read_index(str(self.path))
-        except (OSError, ValueError, RuntimeError):
-            return None  # missing, stale or corrupt: rebuild from the store
-        return index if index.ntotal == info.get("count") else None
+        except (OSError, ValueError, RuntimeError, AttributeError):
+            return  # missing or corrupt: rebuilt from the store
+        if index.ntotal == state.get("count"):
+            self._use(index, state)
+
+    def _needs_rebuild(self) -> bool:
+        wanted = "ivf" if self.store.count_vectors() >= self.approximate_from else "flat"
+        return wanted != kind_of(self._live)
+
+    def _build(self, generation: int, current: dict | None) -> tuple[faiss.Index, dict]:
+        """A new index of every vector in the store (inside the caller's snapshot), saved."""
+        dimension = int(self.store.get_meta("embedding_dim") or 384)
+        index = new_index(dimension, self.store.count_vectors(), self.approximate_from)
+        if not index.is_trained:
+            index.train(self._training_sample(faiss.extract_index_ivf(index).nlist))
+        for ids, vectors in self.store.iter_embeddings():
+            index.add_with_ids(vectors, ids)
+        state = {"generation": generation, "model": self.store.model_name(), "documents": current}
+        state["passages"] = self._passages_by_document() if current is not None else {}
+        self._save(index, state)
+        return index, state
+
+    def _training_sample(self, lists: int) -> np.ndarray:
+        """An evenly spread sample of the store's vectors for k-means."""
+        wanted = lists * IVF_TRAIN_PER_LIST
+        step = max(1, math.ceil(self.store.count_vectors() / wanted))
+        batches = [vectors[::step] for _, vectors in self.store.iter_embeddings()]
+        return np.ascontiguousarray(np.concatenate(batches)[:wanted])
+
+    def _passages_by_document(self) -> dict[str, list[int]]:
+        """Each document's passage ids as [first, last] runs: what to remove when it changes."""
+        return {
+            document.id: _runs(p.id for p in self.store.passages_of(document.id))
+            for document in self.store.list_documents()
+        }
+
+    def _apply(self, todo, generation: int, current: dict) -> None:
+        """Take the changed documents' vectors out of the live index, add their new ones."""
+        index = self._live
+        passages = dict(self._state["passages"])
+        added = [self.store.document_embeddings(document) for document in todo.add]
+        old = [pid for document in todo.remove for pid in _expand(passages.pop(document, []))]
+        with self._editing.writing():
+            if old:
+                index.remove_ids(faiss.IDSelectorBatch(vector_ids_of(np.array(old))))
+            for ids, vectors in added:
+                if len(ids):
+                    index.add_with_ids(vectors, ids)
+        for document, (ids, _) in zip(todo.add, added, strict=True):
+            passages[document] = _runs(sorted({int(i) >> VECTOR_ID_BITS for i in ids}))
+        state = dict(self._state, generation=generation, documents=current, passages=passages)
+        self._save(index, state)
+        self._use(index, state)
 
     def saved_problems(self) -> list[str]:
         """What is wrong with the saved index file against the store, for `kb check`.
@@ -135,7 +219,7 @@ class VectorIndex:
             index = faiss.read_index(str(self.path))
         except (OSError, RuntimeError):
             return []
-        held = set(faiss.vector_to_array(index.id_map).tolist())
+        held = set(held_ids(index).tolist())
         wanted = set(self.store.vector_ids().tolist())
         if held == wanted:
             return []
@@ -146,14 +230,7 @@ class VectorIndex:
             f"was changed without a generation bump; {rebuild}."
         ]
 
-    def _build(self) -> faiss.Index:
-        dimension = int(self.store.get_meta("embedding_dim") or 384)
-        index = new_index(dimension, self.store.count_vectors(), self.hnsw_threshold)
-        for ids, vectors in self.store.iter_embeddings():
-            index.add_with_ids(vectors, ids)
-        return index
-
-    def _save(self, index: faiss.Index, generation: int) -> None:
+    def _save(self, index: faiss.Index, state: dict) -> None:
         # Write to temporary names, then rename: a crash never leaves a half-written index. The
         # names are this process's own, as several server processes may save at once.
         tmp_index = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
@@ -161,15 +238,7 @@ class VectorIndex:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             faiss.write_index(index, str(tmp_index))
-            tmp_info.write_text(
-                json.dumps(
-                    {
-                        "generation": generation,
-                        "model": self.store.model_name(),
-                        "count": index.ntotal,
-                    }
-                )
-            )
+            tmp_info.write_text(json.dumps(dict(state, count=index.ntotal)))
             os.replace(tmp_index, self.path)
             os.replace(tmp_info, self.info_path)
         except (OSError, RuntimeError):
@@ -193,15 +262,39 @@ class VectorIndex:
         if index.ntotal == 0 or k <= 0 or (allowed is not None and len(allowed) == 0):
             return []
         query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
-        params = None
+        selector = None
         if allowed is not None:
             selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
-            params = faiss.SearchParameters(sel=selector)
+        if kind_of(index) == "ivf":
+            params = faiss.SearchParametersIVF(
+                sel=selector, nprobe=faiss.extract_index_ivf(index).nprobe
+            )
+        else:
+            params = faiss.SearchParameters(sel=selector) if selector is not None else None
         # Several vectors per passage: fetch more, then keep each passage's best.
-        scores, ids = index.search(query, min(k * VECTORS_PER_PASSAGE, index.ntotal), params=params)
+        with self._editing.reading():
+            wanted = min(k * VECTORS_PER_PASSAGE, index.ntotal)
+            scores, ids = index.search(query, wanted, params=params)
         best: dict[int, float] = {}
         for vector_id, score in zip(ids[0], scores[0], strict=True):
             if vector_id >= 0:
                 passage_id = int(vector_id) >> VECTOR_ID_BITS
                 best.setdefault(passage_id, float(score))
         return list(best.items())[:k]
+
+
+def _runs(ids) -> list[int]:
+    """Sorted ids as flat [first, last, first, last, ...] runs of consecutive ids (a document's
+    passages are nearly always one run, so the saved state stays small)."""
+    out: list[int] = []
+    for pid in ids:
+        if out and pid == out[-1] + 1:
+            out[-1] = pid
+        else:
+            out.extend((pid, pid))
+    return out
+
+
+def _expand(runs: list[int]) -> list[int]:
+    pairs = zip(runs[::2], runs[1::2], strict=True)
+    return [pid for first, last in pairs for pid in range(first, last + 1)]

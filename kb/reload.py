@@ -49,7 +49,10 @@ class IndexReloader:
             try:
                 current = self.kb.store.wait_for_change(index.generation, WAIT_SECONDS)
                 if current != index.generation and not self._stop.is_set():
-                    index.ensure_fresh()
+                    # Waiting here is the point: searches use the live indexes meanwhile.
+                    index.ensure_fresh(wait=True)
+                    if self.kb.uses_keyword_index():
+                        self.kb.keywords.ensure_fresh(wait=True)
                     _log.info("Vector index reloaded at generation %s", index.generation)
                     if self.on_reload is not None:
                         self.on_reload(index.generation)

@@ -1,8 +1,9 @@
 """The knowledge base facade: hybrid search over the store and the vector index.
 
-Semantic (FAISS) and keyword (FTS5 bm25) rankings are fused by reciprocal rank fusion, filtered
-by document kind, tag, id and year, near-duplicates (overlapping passages) are collapsed, and
-each hit carries its highlights and citations.
+Semantic (FAISS, kb.index) and keyword (bm25: the store's FTS5 / tsvector, or from
+`keyword_index_from` passages on the tantivy index, kb.keyword_index) rankings are fused by
+reciprocal rank fusion, filtered by document kind, tag, id and year, near-duplicates
+(overlapping passages) are collapsed, and each hit carries its highlights and citations.
 """
 
 from __future__ import annotations
@@ -23,8 +24,11 @@ from kb.errors import QueryError
 from kb.figure_questions import asked_figures
 from kb.figure_questions import states_figure
 from kb.highlight import highlight
-from kb.index import DEFAULT_HNSW_THRESHOLD
+from kb.index import DEFAULT_APPROXIMATE_FROM
 from kb.index import VectorIndex
+from kb.keyword_index import DEFAULT_KEYWORD_INDEX_FROM
+from kb.keyword_index import KeywordIndex
+from kb.keyword_index import keyword_index_path
 from kb.matching import match_level
 from kb.models import Hit
 from kb.models import Passage
@@ -94,9 +98,13 @@ class KnowledgeBase:
     Args:
         store: the passage store (source of truth).
         embedder: turns queries into vectors; must be the model the store was built with.
-        index_path: where the FAISS cache lives.
+        index_path: where the FAISS cache lives (the keyword index's folder, `keywords`, is
+            beside it).
         settings: fusion settings.
-        hnsw_threshold: passage count from which the index is approximate (HNSW).
+        approximate_from: vectors (not passages: a passage has its own and one per sentence)
+            from which FAISS search is approximate (kb.index).
+        keyword_index_from: passages from which keyword search uses the tantivy index
+            (kb.keyword_index) instead of the store's own.
     """
 
     def __init__(
@@ -105,12 +113,16 @@ class KnowledgeBase:
         embedder: Embedder,
         index_path: Path,
         settings: SearchSettings | None = None,
-        hnsw_threshold: int = DEFAULT_HNSW_THRESHOLD,
+        approximate_from: int = DEFAULT_APPROXIMATE_FROM,
+        keyword_index_from: int = DEFAULT_KEYWORD_INDEX_FROM,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.queries = QueryCache(embedder)
-        self.index = VectorIndex(store, index_path, hnsw_threshold)
+        self.index = VectorIndex(store, index_path, approximate_from)
+        self.keywords = KeywordIndex(store, keyword_index_path(index_path))
+        self.keyword_index_from = keyword_index_from
+        self._passages = (-1, 0)  # (generation, passage count): counting 1M rows is not free
         self.settings = settings or SearchSettings()
         # Called before each search's work (the web app counts searches against its rate
         # limit here, and may raise to refuse one); None: no check.
@@ -123,6 +135,15 @@ class KnowledgeBase:
             load()
         self.queries.embed_query("warm up")
         self.index.ensure_fresh()
+        if self.uses_keyword_index():
+            self.keywords.ensure_fresh()
+
+    def uses_keyword_index(self) -> bool:
+        """Whether keyword search goes to the tantivy index (a large store) or the store."""
+        generation = self.store.generation()
+        if self._passages[0] != generation:
+            self._passages = (generation, self.store.count_passages())
+        return self._passages[1] >= self.keyword_index_from
 
     def search(
         self,
@@ -228,6 +249,8 @@ class KnowledgeBase:
         return self.index.search(vector, n, allowed)
 
     def _keyword(self, terms: list[str], n: int, filters: SearchFilters) -> list[int]:
+        if self.uses_keyword_index():
+            return [pid for pid, _ in self.keywords.search(terms, n, filters)]
         return [pid for pid, _ in self.store.keyword_search(terms, n, filters)]
 
     def _fuse(

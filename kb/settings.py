@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from kb.errors import SettingsError
-from kb.index import DEFAULT_HNSW_THRESHOLD
+from kb.index import DEFAULT_APPROXIMATE_FROM
+from kb.keyword_index import DEFAULT_KEYWORD_INDEX_FROM
+from kb.keyword_index import keyword_index_path
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,10 @@ class Settings:
         database_url: a PostgreSQL address (`postgresql://user:password@host:port/dbname`)
             for a store shared by servers on several machines; None: the SQLite file in
             data_dir.
-        hnsw_threshold: passage count from which FAISS search is approximate.
+        approximate_from: vectors (passages plus their sentences, about 5 a passage) from
+            which FAISS search is approximate (IVF) instead of exact.
+        keyword_index_from: passages from which keyword search uses the tantivy index
+            (kb.keyword_index) instead of the store's own (FTS5 / tsvector).
         max_upload_bytes: the largest file accepted.
         busy_timeout: seconds a write waits for another process's write before failing.
         pause_after_passages: for fault tests only (KB_TEST_PAUSE_AFTER_PASSAGES): a process
@@ -67,7 +72,8 @@ class Settings:
     corpus_dir: Path = Path("corpus")
     embedder: str = "minilm"
     database_url: str | None = None
-    hnsw_threshold: int = DEFAULT_HNSW_THRESHOLD
+    approximate_from: int = DEFAULT_APPROXIMATE_FROM
+    keyword_index_from: int = DEFAULT_KEYWORD_INDEX_FROM
     max_upload_bytes: int = 50 * 1024 * 1024
     busy_timeout: float = 30.0
     pause_after_passages: int = 0
@@ -95,6 +101,11 @@ class Settings:
     @property
     def index_path(self) -> Path:
         return self.data_dir / "index.faiss"
+
+    @property
+    def keyword_index_path(self) -> Path:
+        """The tantivy keyword index's folder (kb.keyword_index), beside the FAISS file."""
+        return keyword_index_path(self.index_path)
 
     @property
     def files_dir(self) -> Path:
@@ -180,7 +191,8 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "corpus_dir": ("KB_CORPUS_DIR", Path),
     "embedder": ("KB_EMBEDDER", str),
     "database_url": ("KB_DATABASE_URL", _optional),
-    "hnsw_threshold": ("KB_HNSW_THRESHOLD", int),
+    "approximate_from": ("KB_APPROXIMATE_FROM", int),
+    "keyword_index_from": ("KB_KEYWORD_INDEX_FROM", int),
     "max_upload_bytes": ("KB_MAX_UPLOAD_BYTES", int),
     "busy_timeout": ("KB_BUSY_TIMEOUT", float),
     "pause_after_passages": ("KB_TEST_PAUSE_AFTER_PASSAGES", int),

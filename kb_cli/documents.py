@@ -62,11 +62,15 @@ def _report(settings: Settings, store, outcomes: list, embedder=None) -> list:
             click.echo(f"failed: {outcome.path.name}: {outcome.reason}", err=True)
     counts = {s: sum(1 for o in outcomes if o.status == s) for s in STATUSES}
     click.echo(", ".join(f"{n} {s}" for s, n in counts.items()))
-    # Build the vector index now, so the first search does not pay for it.
+    # Build the indexes now, so the first search does not pay for them (wait: a rebuild of a
+    # large store runs on a thread that this process would otherwise leave behind).
     if counts["added"] or counts["replaced"]:
         from kb.index import VectorIndex
+        from kb.keyword_index import KeywordIndex
 
-        VectorIndex(store, settings.index_path, settings.hnsw_threshold).ensure_fresh()
+        VectorIndex(store, settings.index_path, settings.approximate_from).ensure_fresh(wait=True)
+        if store.count_passages() >= settings.keyword_index_from:
+            KeywordIndex(store, settings.keyword_index_path).ensure_fresh(wait=True)
     if embedder is not None:
         _ensure_query_export(settings, embedder)
     return outcomes
@@ -224,7 +228,7 @@ def check(settings: Settings) -> None:
 
     store = open_store(settings)
     problems = store.check()
-    index = VectorIndex(store, settings.index_path, settings.hnsw_threshold)
+    index = VectorIndex(store, settings.index_path, settings.approximate_from)
     problems.extend(index.saved_problems())
     problems.extend(_myth_problems(settings, store, missing_ok=True))
     problems.extend(_source_problems(settings))

@@ -154,18 +154,23 @@ def test_a_passage_removed_by_another_process_mid_search_is_skipped(kb):
     assert hits and victim.id not in [hit.passage.id for hit in hits]
 
 
-def test_threads_that_see_a_new_generation_rebuild_the_index_once(kb, monkeypatch):
+@pytest.mark.parametrize("step", ["_build", "_apply"])
+def test_threads_that_see_a_new_generation_update_the_index_once(kb, monkeypatch, step):
+    """A rebuild (a fresh process, nothing saved) or an edit (a live index and one document
+    removed) happens once, however many threads notice the new generation."""
     kb.search("savings", k=3)
     builds = []
-    build = VectorIndex._build
+    original = getattr(VectorIndex, step)
 
-    def counting_build(self):
+    def counting(self, *args):
         builds.append(threading.get_ident())
         time.sleep(0.05)  # long enough for every thread to arrive while it runs
-        return build(self)
+        return original(self, *args)
 
-    monkeypatch.setattr(VectorIndex, "_build", counting_build)
-    (kb.index.path).unlink()  # no saved copy to load: the new generation must be built
+    monkeypatch.setattr(VectorIndex, step, counting)
+    if step == "_build":
+        (kb.index.path).unlink()  # no saved copy to load: the new generation must be built
+        kb.index = VectorIndex(kb.store, kb.index.path)
     kb.store.remove_document("tayside")
     errors: list[BaseException] = []
 

@@ -1,4 +1,4 @@
-"""The vector index: FAISS against brute force, HNSW recall, and the cache file."""
+"""The vector index: FAISS against brute force, IVF recall, the cache file, updates and rebuilds."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import faiss
 import numpy as np
 import pytest
 
+from kb import derived
 from kb.embedder import normalise
 from kb.index import VectorIndex
 from kb.index import new_index
@@ -31,11 +32,11 @@ def _brute_force(vectors, query, k):
     return list(np.argsort(-scores)[:k])
 
 
-@pytest.mark.parametrize("threshold", [10**9, 1], ids=["flat", "hnsw"])
+@pytest.mark.parametrize("threshold", [10**9, 1], ids=["flat", "ivf"])
 def test_index_agrees_with_brute_force(store, tmp_path, threshold):
     vectors = _random_store(store, 2000)
-    index = VectorIndex(store, tmp_path / "i.faiss", hnsw_threshold=threshold)
-    assert index.kind == ("flat" if threshold > 1 else "hnsw")
+    index = VectorIndex(store, tmp_path / "i.faiss", approximate_from=threshold)
+    assert index.kind == ("flat" if threshold > 1 else "ivf")
     first_id = store.passages_of("random")[0].id
     rng = np.random.default_rng(1)
     recalls = []
@@ -47,7 +48,9 @@ def test_index_agrees_with_brute_force(store, tmp_path, threshold):
     if threshold > 1:
         assert min(recalls) == 1.0
     else:
-        assert np.mean(recalls) >= 0.95, f"HNSW recall@10 {np.mean(recalls):.3f} < 0.95"
+        # 8-bit codes on isotropic random vectors, whose top ten lie within a hair of each other;
+        # on realistic vectors see bench/ann.py.
+        assert np.mean(recalls) >= 0.85, f"IVF recall@10 {np.mean(recalls):.3f} < 0.85"
 
 
 def test_filtered_search_only_returns_allowed_ids(store, tmp_path):
@@ -103,4 +106,66 @@ def test_stale_or_corrupt_cache_is_rebuilt(store, embedder, tmp_path):
 
 def test_new_index_kinds():
     assert isinstance(faiss.downcast_index(new_index(8, 5, 10).index), faiss.IndexFlatIP)
-    assert isinstance(faiss.downcast_index(new_index(8, 50, 10).index), faiss.IndexHNSWFlat)
+    assert isinstance(faiss.downcast_index(new_index(8, 50, 10)), faiss.IndexIVFScalarQuantizer)
+
+
+EXTRA = (
+    DocumentMeta("extra", "Extra", "Publisher", 2021, "report"),
+    [("A new passage about pension fund administration.", None, "Pensions")],
+)
+
+
+@pytest.mark.parametrize("approximate_from", [10**9, 1], ids=["flat", "ivf"])
+def test_an_upload_and_a_removal_edit_the_live_index(store, embedder, tmp_path, approximate_from):
+    from conftest import build_corpus
+
+    build_corpus(store, embedder)
+    index = VectorIndex(store, tmp_path / "i.faiss", approximate_from=approximate_from)
+    live = index.ensure_fresh()
+    build_corpus(store, embedder, [EXTRA])
+    assert index.ensure_fresh() is live  # not rebuilt
+    assert len(index) == store.count_vectors()
+    (pid,) = (p.id for p in store.passages_of("extra"))
+    _, vectors = store.document_embeddings("extra")
+    assert index.search(vectors[0], 1)[0][0] == pid
+    assert index.saved_problems() == []  # the saved file holds what the store holds
+    store.remove_document("extra")
+    assert index.ensure_fresh() is live
+    assert pid not in {p for p, _ in index.search(vectors[0], 10)}
+    assert len(index) == store.count_vectors()
+    reloaded = VectorIndex(store, tmp_path / "i.faiss", approximate_from=approximate_from)
+    assert len(reloaded) == store.count_vectors() and reloaded.saved_problems() == []
+
+
+def test_a_large_change_is_rebuilt_while_the_live_index_answers(
+    store, embedder, tmp_path, monkeypatch
+):
+    from conftest import SMALL_CORPUS
+    from conftest import build_corpus
+
+    monkeypatch.setattr(derived, "BACKGROUND_FROM", 0)  # as if the store were large
+    build_corpus(store, embedder)
+    index = VectorIndex(store, tmp_path / "i.faiss")
+    live = index.ensure_fresh()
+    for meta, _ in SMALL_CORPUS[1:]:
+        store.remove_document(meta.id)
+    build_corpus(store, embedder, SMALL_CORPUS[1:])  # 3 of 7 passages replaced
+    assert index.ensure_fresh() is live  # the live index answers meanwhile
+    assert index._rebuild.running or index._rebuild._result is not None
+    assert index.ensure_fresh(wait=True) is not live
+    assert len(index) == store.count_vectors() and index.saved_problems() == []
+
+
+def test_a_small_store_is_rebuilt_at_once(store, embedder, tmp_path):
+    """Below BACKGROUND_FROM passages a large change never leaves a stale index in use."""
+    from conftest import SMALL_CORPUS
+    from conftest import build_corpus
+
+    build_corpus(store, embedder)
+    index = VectorIndex(store, tmp_path / "i.faiss")
+    live = index.ensure_fresh()
+    for meta, _ in SMALL_CORPUS:
+        store.remove_document(meta.id)
+    build_corpus(store, embedder)
+    assert index.ensure_fresh() is not live
+    assert len(index) == store.count_vectors() and index.saved_problems() == []

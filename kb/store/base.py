@@ -257,6 +257,19 @@ class Store(ABC):
         """Yield (packed vector ids, vectors) in batches: every passage's vector, then every
         sentence vector."""
 
+    def passage_id_ranges(self) -> dict[str, tuple[int, int, int]]:
+        """Each document's (passage count, lowest passage id, highest passage id). Passage ids
+        are never reused, so a replaced document shows new ids: the derived indexes (FAISS,
+        tantivy) update document by document from it. A store without it (raising
+        NotImplementedError) has them rebuilt on every change instead."""
+        raise NotImplementedError
+
+    def document_embeddings(self, document_id: str) -> tuple[np.ndarray, np.ndarray]:
+        """(packed vector ids, vectors) of one document's passages and sentences: what the
+        FAISS index adds for a new upload without a rebuild. A store without it (raising
+        NotImplementedError) has its index rebuilt instead."""
+        raise NotImplementedError
+
     @abstractmethod
     def vector_ids_matching(self, filters: SearchFilters) -> np.ndarray:
         """Packed vector ids (passage and sentence vectors) of the passages passing the

@@ -1,17 +1,19 @@
 """Measure the similarity threshold above which a search query is matched to a myth.
 
-Embeds the myths in corpus/myths.toml with the real model (all-MiniLM-L6-v2, offline) and scores
+Embeds the myths in corpus/myths.toml with the real model (all-MiniLM-L6-v2, offline, run from
+its ONNX export in the data folder, as `kb myths` and the server do) and scores
 two sets of queries written here: paraphrases of each myth's claim, as a person might type them,
 and unrelated queries about the same subject that no myth answers. Prints the distributions of
 each query's best score and, for three ways of scoring a myth, the threshold that misclassifies
 the fewest queries (a paraphrase counts as right only if its own myth comes first). The default in
 kb/myths.py (MATCH_THRESHOLD) is the middle of the best interval for the scoring kb.myths uses.
 
-Run: .venv/bin/python bench/myth_threshold.py
+Run: .venv/bin/python bench/myth_threshold.py [--data-dir data]   (after `kb ingest`)
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import sys
 import time
@@ -23,7 +25,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kb.embedder import MiniLMEmbedder  # noqa: E402
+from query_model import query_embedder  # noqa: E402
+
 from kb.embedder import QueryCache  # noqa: E402
 from kb.myths import MATCH_THRESHOLD  # noqa: E402
 from kb.myths import MythBook  # noqa: E402
@@ -173,10 +176,14 @@ def main() -> None:
     missing = {m.id for m in myths} ^ set(MYTH_LIKE)
     if missing:
         raise SystemExit(f"MYTH_LIKE and myths.toml disagree on: {', '.join(sorted(missing))}")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--data-dir", type=Path, default=ROOT / "data", help="where `kb ingest` put the export"
+    )
+    args = parser.parse_args()
     started = time.perf_counter()
-    embedder = MiniLMEmbedder()
-    embedder.load()
-    print(f"model loaded in {time.perf_counter() - started:.1f}s")
+    embedder = query_embedder(args.data_dir)
+    print(f"model loaded ({embedder.backend}) in {time.perf_counter() - started:.1f}s")
     kb = SimpleNamespace(embedder=embedder, queries=QueryCache(embedder))
     book = MythBook(kb, myths)  # the scoring kb.myths uses: the mean of claim and queries
     claims = embedder.embed([m.claim for m in myths])

@@ -233,12 +233,36 @@ def check(settings: Settings) -> None:
     problems.extend(_myth_problems(settings, store, missing_ok=True))
     problems.extend(_source_problems(settings))
     problems.extend(_figure_problems(settings, store, missing_ok=True))
+    export_problems, export_state = _export_state(settings, store)
+    problems.extend(export_problems)
     if problems:
         raise KBError("\n".join(problems))
     click.echo(
         f"OK: {len(store.list_documents())} documents, {store.count_passages()} passages, "
-        f"index {index.kind} with {len(index)} vectors."
+        f"index {index.kind} with {len(index)} vectors.{export_state}"
     )
+
+
+def _export_state(settings: Settings, store) -> tuple[list[str], str]:
+    """The query model's ONNX export (kb/onnx_export.py), for a store the real model embedded:
+    missing, stale or damaged is a problem (searches then load torch); otherwise a sentence
+    for the summary. Hashes the export's 90 MB, as every searching process does at start."""
+    from kb.embedder import MINILM_NAME
+
+    if settings.embedder not in ("minilm", MINILM_NAME) or store.model_name() != MINILM_NAME:
+        return [], ""
+    from kb.onnx_export import ExportUnusable
+    from kb.onnx_export import default_model_path
+    from kb.onnx_export import load_usable
+
+    try:
+        manifest, _ = load_usable(settings.data_dir, MINILM_NAME, default_model_path())
+    except ExportUnusable as reason:
+        return [
+            f"Query model: {reason}. Searches embed with sentence-transformers (torch: slower "
+            "start, more memory) until `kb ingest` exports it again."
+        ], ""
+    return [], f" Query model: ONNX export {manifest.onnx_file}, current, sha256 matches."
 
 
 def _source_problems(settings: Settings) -> list[str]:

@@ -14,7 +14,11 @@ import pytest
 from click.testing import CliRunner
 from conftest import build_corpus
 
+from kb.embedder import MINILM_NAME
 from kb.embedder import HashingEmbedder
+from kb.onnx_export import default_model_path
+from kb.onnx_export import export_dir
+from kb.onnx_export import publish
 from kb.store import SqliteStore
 from kb_cli.main import cli
 
@@ -143,3 +147,30 @@ def test_the_advice_works(damaged, tmp_path):
         (tmp_path / "data" / name).unlink()
     again = check()
     assert again.exit_code == 0 and "with 8 vectors" in again.output, again.output
+
+
+class NamedAsTheModel(HashingEmbedder):
+    """The stand-in's vectors under the real model's name: a store `kb check` treats as
+    embedded by all-MiniLM-L6-v2, without loading it."""
+
+    name = MINILM_NAME
+
+
+def test_the_query_models_onnx_export_missing_current_and_damaged(tmp_path):
+    data = tmp_path / "data"
+    store = SqliteStore(data / "kb.sqlite3")
+    build_corpus(store, NamedAsTheModel())
+    store.close()
+    args = ["--data-dir", str(data), "--corpus-dir", str(tmp_path), "--embedder", "minilm"]
+
+    def check():
+        return CliRunner().invoke(cli, [*args, "check"])
+
+    fails_with(check, "Query model: there is no ONNX export of the query model")
+    manifest = publish(data, MINILM_NAME, default_model_path(), lambda p: p.write_bytes(b"g"))
+    current = check()
+    assert current.exit_code == 0, current.output
+    assert f"ONNX export {manifest.onnx_file}, current, sha256 matches." in current.output
+    (export_dir(data) / manifest.onnx_file).write_bytes(b"h")
+    output = fails_with(check, "is damaged (its sha256 does not match)")
+    assert "until `kb ingest` exports it again" in output

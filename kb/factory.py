@@ -47,7 +47,7 @@ def make_model_embedder(settings: Settings, *, ingest: bool = False) -> Embedder
     folder (no torch), falling back to sentence-transformers (kb.onnx_embedder.ExportedMiniLM).
 
     Args:
-        ingest: for taking files in: onnxruntime uses every core, and the model is exported
+        ingest: for taking files in: one batch at a time on each core, and the model is exported
             first if its export is missing, stale or damaged.
     """
     if settings.embedder in ("minilm", MINILM_NAME):

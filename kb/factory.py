@@ -16,20 +16,20 @@ from kb.store import Store
 
 
 def open_store(settings: Settings, create: bool = False) -> Store:
-    """The store in the settings' data folder.
+    """The store the settings name: PostgreSQL at settings.database_url when it is set, else
+    the SQLite file in the data folder.
 
     Args:
         settings: where the data lives.
-        create: make the database if it is not there (commands that add documents or users);
-            otherwise a missing one is an error, not a new empty knowledge base in the wrong
-            folder.
+        create: make the SQLite database if it is not there (commands that add documents or
+            users); otherwise a missing one is an error, not a new empty knowledge base in the
+            wrong folder. A PostgreSQL database is made by its administrator (`createdb`);
+            its tables are made on first use either way.
     """
-    if not create and not settings.db_path.exists():
-        raise StoreError(
-            f"There is no knowledge base in {settings.data_dir}: run `kb ingest` first, or point "
-            f"--data-dir (KB_DATA_DIR) at the folder that holds one."
-        )
-    store = SqliteStore(settings.db_path, busy_timeout=settings.busy_timeout)
+    if settings.database_url:
+        store = open_postgres_store(settings)
+    else:
+        store = open_sqlite_store(settings, create)
     if settings.pause_after_passages:
         store.on_passage_written = pause_after(
             settings.pause_after_passages, settings.data_dir / PAUSED_FILE
@@ -40,6 +40,27 @@ def open_store(settings: Settings, create: bool = False) -> Store:
 def open_originals(settings: Settings, store: Store) -> Originals:
     """Where the settings keep originals and uploaded files (kb.originals)."""
     return Originals(store, settings.files_dir, settings.originals)
+
+
+def open_postgres_store(settings: Settings) -> Store:
+    if not settings.database_url.startswith(("postgresql://", "postgres://")):
+        raise StoreError(
+            "KB_DATABASE_URL (--database-url) must be a PostgreSQL address, "
+            "postgresql://user:password@host:port/dbname."
+        )
+    # psycopg is imported only when PostgreSQL is used: SQLite needs none of it.
+    from kb.store.postgres import PostgresStore
+
+    return PostgresStore(settings.database_url, busy_timeout=settings.busy_timeout)
+
+
+def open_sqlite_store(settings: Settings, create: bool) -> Store:
+    if not create and not settings.db_path.exists():
+        raise StoreError(
+            f"There is no knowledge base in {settings.data_dir}: run `kb ingest` first, or point "
+            f"--data-dir (KB_DATA_DIR) at the folder that holds one."
+        )
+    return SqliteStore(settings.db_path, busy_timeout=settings.busy_timeout)
 
 
 def make_model_embedder(settings: Settings, *, ingest: bool = False) -> Embedder:

@@ -301,10 +301,12 @@ def migrate(settings: Settings) -> None:
     from kb import migrations
 
     store = open_store(settings)
-    conn = store.connection()
-    version = migrations.current_version(conn)
-    shipped = len(migrations.migrations())
-    click.echo(f"Schema version {version} ({shipped} migrations shipped, all applied).")
+    version = migrations.current_version(store.connection())
+    shipped = len(migrations.migrations(store.dialect))
+    click.echo(
+        f"Schema version {version} of {store.describe()} ({shipped} migrations shipped, "
+        f"all applied)."
+    )
 
 
 def _figure_problems(settings: Settings, store, missing_ok: bool = False) -> list[str]:

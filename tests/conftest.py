@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 from kb.embedder import HashingEmbedder
+from kb.factory import open_store
 from kb.models import Chunk
 from kb.models import DocumentMeta
 from kb.search import KnowledgeBase
 from kb.settings import Settings
-from kb.store import SqliteStore
 from kb.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -143,9 +145,21 @@ def no_ocr_unless_asked(monkeypatch):
 
 
 @pytest.fixture
-def settings(tmp_path) -> Settings:
+def settings(tmp_path, request) -> Settings:
+    """The test's settings; on the PostgreSQL half of a test run on both backends (see
+    `backend`), database_url (and KB_DATABASE_URL) names the test's own fresh database."""
+    database_url = None
+    if "backend" in request.fixturenames:
+        database_url = request.getfixturevalue("database_url")
+    if database_url:
+        # `kb` commands the test runs (in this process or another) use that database too.
+        request.getfixturevalue("monkeypatch").setenv("KB_DATABASE_URL", database_url)
     return Settings(
-        data_dir=tmp_path / "data", corpus_dir=ROOT / "corpus", embedder="hashing", ocr="off"
+        data_dir=tmp_path / "data",
+        corpus_dir=ROOT / "corpus",
+        embedder="hashing",
+        ocr="off",
+        database_url=database_url,
     )
 
 
@@ -170,9 +184,91 @@ def postgres_server() -> str:
     return url
 
 
+# -- both backends -------------------------------------------------------------------------------
+
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+#: `pytestmark = both_backends` in a module (or on a test) runs each of its tests that uses the
+#: store (or the knowledge base, app or client built on it) once on SQLite and once on
+#: PostgreSQL; its other tests run once.
+both_backends = pytest.mark.both_backends
+
+
+def pytest_generate_tests(metafunc):
+    if "backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
+        "both_backends"
+    ):
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
+
+
+_TEMPLATE = f"kb_template_{os.getpid()}"
+_numbers = itertools.count(1)
+
+
 @pytest.fixture
-def store(settings):
-    store = SqliteStore(settings.db_path)
+def backend(request) -> str:
+    """ "sqlite" (the default), or "postgres" in modules marked `both_backends`."""
+    return getattr(request, "param", "sqlite")
+
+
+def _database_address(server: str, name: str) -> str:
+    """The server's address (postgresql://...) with another database name."""
+    return urlsplit(server)._replace(path=f"/{name}").geturl()
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server) -> str:
+    """A database with every migration applied, copied for each test (CREATE DATABASE ...
+    TEMPLATE: a file copy, much faster than migrating each new database). It takes no
+    connections once made, so autovacuum never holds it while a copy starts."""
+    import psycopg
+
+    from kb.store.postgres import PostgresStore
+
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        _drop_database(admin, _TEMPLATE)
+        admin.execute(f"CREATE DATABASE {_TEMPLATE}")
+    PostgresStore(_database_address(postgres_server, _TEMPLATE)).close()
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(f"ALTER DATABASE {_TEMPLATE} IS_TEMPLATE true ALLOW_CONNECTIONS false")
+    yield _TEMPLATE
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        _drop_database(admin, _TEMPLATE)
+
+
+def _drop_database(admin, name: str) -> None:
+    exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+    if exists:
+        admin.execute(f"ALTER DATABASE {name} IS_TEMPLATE false")
+        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def postgres_database(postgres_server, postgres_template) -> str:
+    """The address of a fresh PostgreSQL database with every migration applied, dropped after
+    the test."""
+    import psycopg
+
+    name = f"kb_test_{os.getpid()}_{next(_numbers)}"
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name} TEMPLATE {postgres_template}")
+    yield _database_address(postgres_server, name)
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        _drop_database(admin, name)
+
+
+@pytest.fixture
+def database_url(backend, request) -> str | None:
+    """The test's own fresh PostgreSQL database on the PostgreSQL half of a test run on both
+    backends; None on SQLite."""
+    if backend == "sqlite":
+        return None
+    return request.getfixturevalue("postgres_database")
+
+
+@pytest.fixture
+def store(settings, backend):
+    """An empty store of the test's backend (kb.factory.open_store, as the app opens it)."""
+    store = open_store(settings, create=True)
     yield store
     store.close()
 

@@ -9,26 +9,28 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from conftest import CHEAP_HASH
 from conftest import PASSWORD
 from conftest import RESEARCHER
+from conftest import both_backends
 from conftest import csrf_token
 from conftest import log_in
 from werkzeug.security import generate_password_hash
 
 from kb.errors import AccountError
+from kb.factory import open_store
 from kb.settings import Settings
-from kb.store import SqliteStore
 from kb.users import Attempt
 from kb.users import LoginThrottle
 from kb.users import Users
 from kb_cli.main import cli
 from web import create_app
 from web.auth import COOKIELESS_ENDPOINTS
+
+pytestmark = both_backends
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 # The only route that takes a POST without a login: the login form (its CSRF token is checked).
@@ -418,19 +420,19 @@ def test_simultaneous_attempts_check_at_most_the_limit_in_threads(store):
     assert _attempts_in_threads(store, (5, 900), workers=20) == 5
 
 
-def _attempts_in_a_process(db_path: str, workers: int) -> int:
-    store = SqliteStore(Path(db_path))
+def _attempts_in_a_process(settings, workers: int) -> int:
+    store = open_store(settings)
     try:
         return _attempts_in_threads(store, (5, 900), workers)
     finally:
         store.close()
 
 
-def test_simultaneous_attempts_check_at_most_the_limit_across_processes(store):
+def test_simultaneous_attempts_check_at_most_the_limit_across_processes(store, settings):
     LoginThrottle(store, 5, 900)  # the tables exist before the processes race
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(4, mp_context=context) as pool:
-        counts = list(pool.map(_attempts_in_a_process, [str(store.path)] * 4, [6] * 4))
+        counts = list(pool.map(_attempts_in_a_process, [settings] * 4, [6] * 4))
     assert sum(counts) == 5, counts
 
 

@@ -9,6 +9,7 @@ import textwrap
 import pytest
 from click.testing import CliRunner
 from conftest import ROOT
+from conftest import both_backends
 from conftest import build_corpus
 
 from kb.errors import CatalogError
@@ -24,6 +25,8 @@ from kb.figures.stored import refresh_figures
 from kb.models import Chunk
 from kb.models import DocumentMeta
 from kb_cli.main import cli
+
+pytestmark = both_backends
 
 CORPUS_BOOK = ROOT / "corpus" / "figures.toml"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import faiss
 import numpy as np
 import pytest
+from conftest import both_backends
 
 from kb import derived
 from kb.embedder import normalise
@@ -13,6 +14,8 @@ from kb.index import new_index
 from kb.models import Chunk
 from kb.models import DocumentMeta
 from kb.store import VECTOR_ID_BITS
+
+pytestmark = both_backends
 
 
 def _random_store(store, n, dim=64, seed=0):

@@ -9,6 +9,7 @@ embedded (texts given to the embedder), never by time.
 from __future__ import annotations
 
 import pytest
+from conftest import both_backends
 from pdf_builders import pages_sharing_one_stream
 from pdf_builders import text_lines
 from pypdf.generic import ContentStream
@@ -24,6 +25,8 @@ from ingest.pipeline import Ingestor
 from kb.embedder import HashingEmbedder
 from kb.errors import FileTooLarge
 from kb.store import SqliteStore
+
+pytestmark = both_backends
 
 SIX_PAGES_ONE_STREAM = pages_sharing_one_stream(6, text_lines(2_000_000 // 33))
 ONE_PAGE_EXPANDING = pages_sharing_one_stream(1, text_lines(180_000, period=600))

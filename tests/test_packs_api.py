@@ -8,11 +8,14 @@ import json
 import docx
 import pytest
 import rispy
+from conftest import both_backends
 from conftest import log_in
 
 from kb.citations import csl_item
 from kb.citations import reference
 from web.render import citation_html
+
+pytestmark = both_backends
 
 RENDER = "/api/packs/render"
 

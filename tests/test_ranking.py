@@ -5,6 +5,7 @@ figures are in docs/evaluation.md and test_search_model.py)."""
 from __future__ import annotations
 
 import pytest
+from conftest import both_backends
 from conftest import build_corpus
 
 from kb.figure_questions import asked_figures
@@ -15,6 +16,8 @@ from kb.models import SearchFilters
 from kb.search import KnowledgeBase
 from kb.search import SearchSettings
 from kb.search import same_words
+
+pytestmark = both_backends
 
 
 @pytest.mark.parametrize(

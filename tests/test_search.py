@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from conftest import both_backends
 
 from kb.errors import QueryError
 from kb.models import SearchFilters
 from kb.search import SearchSettings
+
+pytestmark = both_backends
 
 HOSTILE = [
     '"',

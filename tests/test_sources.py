@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import both_backends
 
 from ingest.footnotes import parse_definition
 from ingest.footnotes import take_references
@@ -15,6 +16,8 @@ from ingest.source_check import source_problems
 from ingest.split import split_blocks
 from kb.models import Source
 from kb_cli.main import cli
+
+pytestmark = both_backends
 
 KEYED = """---
 kind: case study

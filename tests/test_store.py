@@ -5,12 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import SMALL_CORPUS
+from conftest import both_backends
 from conftest import build_corpus
 
 from kb.errors import ModelMismatch
 from kb.errors import NotFound
 from kb.models import Chunk
 from kb.models import DocumentMeta
+
+pytestmark = both_backends
 
 
 def test_documents_and_passages_are_stored(store, embedder):

@@ -8,6 +8,7 @@ import io
 import threading
 import time
 import zipfile
+from dataclasses import replace
 from datetime import UTC
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from conftest import RESEARCHER
+from conftest import both_backends
 from conftest import csrf_token
 from conftest import log_in
 from fpdf import FPDF
@@ -24,11 +26,12 @@ from test_limits import SIX_PAGES_ONE_STREAM
 from ingest.pipeline import Ingestor
 from kb.embedder import HashingEmbedder
 from kb.errors import NotFound
+from kb.factory import open_store
 from kb.search import KnowledgeBase
-from kb.settings import Settings
-from kb.store import SqliteStore
 from kb_cli.main import cli
 from web import create_app
+
+pytestmark = both_backends
 
 PHRASE = "The quokka procurement consortium saved eleven percent on payroll."
 META = {"title": "Quokka payroll study", "publisher": "Test Unit", "year": "2024", "kind": "report"}
@@ -230,7 +233,7 @@ def test_the_site_keeps_serving_searches_during_an_ingest(kb, settings, research
 def test_two_server_processes_one_data_folder(logged_in, app, settings, embedder):
     """A document added through one app is searchable in another over the same data folder,
     without a restart, and the other reports the job's progress too."""
-    store = SqliteStore(settings.db_path)
+    store = open_store(settings)
     other_kb = KnowledgeBase(store, embedder, settings.data_dir / "other-index.faiss")
     other = create_app({"TESTING": True, "SETTINGS": settings}, kb=other_kb).test_client()
     try:
@@ -434,14 +437,9 @@ def test_no_file_chosen(logged_in, app):
 
 
 @pytest.fixture
-def small_limit_app(kb, tmp_path, researcher):
+def small_limit_app(kb, settings, tmp_path, researcher):
     """The app with a 2 KB upload limit (and the form allowance on top of it)."""
-    settings = Settings(
-        data_dir=kb.store.path.parent,
-        corpus_dir=tmp_path,
-        embedder="hashing",
-        max_upload_bytes=2048,
-    )
+    settings = replace(settings, corpus_dir=tmp_path, max_upload_bytes=2048)
     app = create_app({"TESTING": True, "SETTINGS": settings}, kb=kb)
     client = app.test_client()
     assert log_in(client).status_code == 303

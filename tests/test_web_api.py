@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from conftest import both_backends
 from hypothesis import HealthCheck
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
@@ -17,6 +18,8 @@ from kb.search import KnowledgeBase
 from kb.serialize import hit_to_dict
 from web import create_app
 from web.openapi import ResponseDrift
+
+pytestmark = both_backends
 
 QUERY = "savings from back office sharing"
 

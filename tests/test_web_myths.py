@@ -12,6 +12,7 @@ from dataclasses import replace
 from urllib.parse import quote_plus
 
 import pytest
+from conftest import both_backends
 from markupsafe import escape
 
 from kb.myths import MATCH_THRESHOLD
@@ -20,6 +21,8 @@ from kb.myths import myth_to_dict
 from kb.myths import other_side_to_dict
 from web import create_app
 from web.render import citation_html
+
+pytestmark = both_backends
 
 MYTHS_TOML = """
 [[myth]]

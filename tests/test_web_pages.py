@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
+from conftest import both_backends
 from markupsafe import escape
 
 from kb.models import Chunk
@@ -17,6 +18,8 @@ from kb_cli.main import cli
 from web import create_app
 from web.render import citation_html
 from web.render import highlight_html
+
+pytestmark = both_backends
 
 QUERY = "savings from back office sharing"
 

@@ -8,24 +8,25 @@ from __future__ import annotations
 
 import multiprocessing
 import re
-import sqlite3
 import threading
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
 import flask
 import pytest
+from conftest import both_backends
 from test_web_myths import with_test_myths
 
+from kb.factory import open_store
 from kb.models import Span
 from kb.ratelimit import Rate
 from kb.ratelimit import TokenBuckets
 from kb.ratelimit import parse_rate
 from kb.settings import Settings
-from kb.store import SqliteStore
 from web import create_app
 from web.cors import parse_origins
 from web.embed import best_sentence
+
+pytestmark = both_backends
 
 QUERY = "savings from back office sharing"
 BRANCH = "https://branch.example.org"
@@ -415,8 +416,8 @@ def test_token_bucket_is_thread_safe(store):
     assert len(allowed) == 100
 
 
-def _hits_in_a_process(db_path: str) -> int:
-    store = SqliteStore(Path(db_path))
+def _hits_in_a_process(settings) -> int:
+    store = open_store(settings)
     try:
         limiter = TokenBuckets(store, Rate(100, 3600))
         return sum(1 for _ in range(40) if limiter.hit("same") == 0)
@@ -424,11 +425,11 @@ def _hits_in_a_process(db_path: str) -> int:
         store.close()
 
 
-def test_token_buckets_are_shared_by_processes(store):
+def test_token_buckets_are_shared_by_processes(store, settings):
     """Finding 6: the buckets were in each process's memory; four processes got 4 x the limit."""
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(4, mp_context=context) as pool:
-        allowed = sum(pool.map(_hits_in_a_process, [str(store.path)] * 4))
+        allowed = sum(pool.map(_hits_in_a_process, [settings] * 4))
     assert allowed == 100
 
 
@@ -496,14 +497,22 @@ def test_two_apps_over_one_data_folder_share_the_limit(kb, settings):
 
 def test_a_search_goes_ahead_uncounted_while_a_writer_holds_the_database(kb, settings):
     client = make_app(kb, settings, SEARCH_RATE_LIMIT="1/hour").test_client()
-    writer = sqlite3.connect(settings.db_path, isolation_level=None)
-    writer.execute("BEGIN IMMEDIATE")  # e.g. a long `kb ingest` transaction
+    holding, release = threading.Event(), threading.Event()
+
+    def writer():  # another process's long write to the side tables, held open
+        with kb.store.side_transaction():
+            holding.set()
+            release.wait(60)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
     try:
+        assert holding.wait(30)
         assert client.get("/api/search?q=savings").status_code == 200
         assert client.get("/api/search?q=savings").status_code == 200
     finally:
-        writer.execute("ROLLBACK")
-        writer.close()
+        release.set()
+        thread.join()
     assert client.get("/api/search?q=savings").status_code == 200
     assert client.get("/api/search?q=savings").status_code == 429
 

@@ -1,6 +1,7 @@
 """Numbered schema migrations, applied when a store opens.
 
-Each schema change is one plain-SQL file, `<dialect>/NNNN_name.sql`, applied once, in number
+Each schema change is one plain-SQL file, `<dialect>/NNNN_name.sql` (dialect `sqlite` or
+`postgres`; every number from 0007 on has a file in both), applied once, in number
 order, inside its own write transaction, and recorded in `schema_migrations` in that same
 transaction: a crash leaves a migration either wholly applied and recorded or not at all.
 Adding a table or column is one new file; a data folder never has to be rebuilt for it.
@@ -81,18 +82,29 @@ def _strip_comments(sql: str) -> str:
     return "\n".join(lines).strip()
 
 
-def applied_versions(conn: sqlite3.Connection) -> set[int]:
-    exists = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
-    ).fetchone()
+def dialect_of(conn) -> str:
+    """ "sqlite" for a sqlite3 connection, else the dialect the connection names (PostgreSQL's
+    connection wrapper, kb.store.postgres.PgConnection, says "postgres")."""
+    if isinstance(conn, sqlite3.Connection):
+        return "sqlite"
+    return conn.dialect
+
+
+def applied_versions(conn) -> set[int]:
+    if dialect_of(conn) == "sqlite":
+        exists = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+        ).fetchone()
+    else:
+        exists = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()[0]
     if not exists:
         return set()
     return {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
 
 
-def pending(conn: sqlite3.Connection, dialect: str = "sqlite") -> list[Migration]:
+def pending(conn, dialect: str | None = None) -> list[Migration]:
     """Migrations not yet applied; refuses a database written by a newer version of kb."""
-    known = migrations(dialect)
+    known = migrations(dialect or dialect_of(conn))
     done = applied_versions(conn)
     unknown = done - {m.version for m in known}
     if unknown:
@@ -103,26 +115,49 @@ def pending(conn: sqlite3.Connection, dialect: str = "sqlite") -> list[Migration
     return [m for m in known if m.version not in done]
 
 
-def apply(conn: sqlite3.Connection, dialect: str = "sqlite") -> list[Migration]:
-    """Apply every pending migration, each in its own IMMEDIATE transaction.
+# PostgreSQL: the transaction-scoped advisory lock that migrating processes take in turn (any
+# fixed number; other locks of kb use other numbers, kb/store/postgres.py).
+MIGRATION_LOCK = 7_140_001
+
+
+def apply(conn, dialect: str | None = None) -> list[Migration]:
+    """Apply every pending migration, each in its own write transaction.
+
+    On SQLite the transaction is IMMEDIATE (it takes the write lock first); on PostgreSQL it
+    takes an advisory lock first, so two processes opening a new database migrate in turn.
 
     Reading what is applied takes no write lock, so opening an up-to-date database never waits
     for another process's write. Another process may apply the same migration at the same time:
     the check is repeated inside the write transaction, so each is applied exactly once.
 
+    Args:
+        conn: a sqlite3 connection (autocommit: isolation_level None) or PostgreSQL's
+            connection wrapper in autocommit mode.
+
     Returns:
         The migrations this call applied.
     """
+    dialect = dialect or dialect_of(conn)
     done = []
     for migration in pending(conn, dialect):
-        conn.execute("BEGIN IMMEDIATE")
+        if dialect == "sqlite":
+            conn.execute("BEGIN IMMEDIATE")
+        else:
+            conn.execute("BEGIN")
         try:
+            if dialect != "sqlite":
+                conn.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
             conn.execute(_LEDGER)
             if migration.version in applied_versions(conn):
                 conn.execute("COMMIT")
                 continue
-            for statement in statements(migration.sql):
-                conn.execute(statement)
+            if dialect == "sqlite":
+                for statement in statements(migration.sql):
+                    conn.execute(statement)
+            else:
+                # One script in one round trip: PostgreSQL runs several statements sent
+                # without parameters, and nothing here splits a function body at its `;`.
+                conn.execute_script(migration.sql)
             conn.execute(
                 "INSERT INTO schema_migrations VALUES (?, ?, ?)",
                 (
@@ -133,12 +168,19 @@ def apply(conn: sqlite3.Connection, dialect: str = "sqlite") -> list[Migration]:
             )
             conn.execute("COMMIT")
         except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            _roll_back(conn)
             raise
         done.append(migration)
     return done
 
 
-def current_version(conn: sqlite3.Connection) -> int:
+def _roll_back(conn) -> None:
+    if isinstance(conn, sqlite3.Connection):
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+    else:
+        conn.roll_back()
+
+
+def current_version(conn) -> int:
     return max(applied_versions(conn), default=0)

@@ -535,28 +535,6 @@ class SqliteStore(Store):
                 yield ids, vectors.reshape(len(rows), dim)
                 last = int(ids[-1]) if number else int(rows[-1][0])
 
-    def passage_id_ranges(self) -> dict[str, tuple[int, int, int]]:
-        """Each document's (passage count, lowest passage id, highest passage id)."""
-        rows = self._conn.execute(
-            "SELECT document_id, COUNT(*), MIN(id), MAX(id) FROM passages GROUP BY document_id"
-        )
-        return {r[0]: (r[1], r[2], r[3]) for r in rows}
-
-    def document_embeddings(self, document_id: str) -> tuple[np.ndarray, np.ndarray]:
-        """(packed vector ids, vectors) of one document's passages and sentences."""
-        dim = int(self.get_meta("embedding_dim") or 0)
-        bits = VECTOR_ID_BITS
-        rows = self._conn.execute(
-            f"SELECT id << {bits}, embedding FROM passages WHERE document_id = ?"
-            f" UNION ALL SELECT (s.passage_id << {bits}) | s.sub, s.embedding"
-            " FROM sentence_vectors s JOIN passages p ON p.id = s.passage_id"
-            " WHERE p.document_id = ?",
-            (document_id, document_id),
-        ).fetchall()
-        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
-        return ids, vectors.reshape(len(rows), dim)
-
     def vector_ids_matching(self, filters: SearchFilters) -> np.ndarray:
         """Packed vector ids (passage and sentence vectors) of the passages passing the filters."""
         where, params = document_filter_sql(filters)

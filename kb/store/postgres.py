@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
@@ -118,6 +119,10 @@ DEFAULT_POOL_SIZE = 20
 # Seconds to wait for a connection (to open one, or for one to come back to a full pool)
 # before saying the server cannot be reached.
 DEFAULT_CONNECT_TIMEOUT = 10.0
+# Once the server was found unreachable, requests fail at once (503) for this long, then one
+# request probes it with a direct connection that waits at most PROBE_TIMEOUT_SECONDS.
+UNREACHABLE_RETRY_SECONDS = 1.0
+PROBE_TIMEOUT_SECONDS = 2
 
 _PASSAGE_COLUMNS = (
     "id, document_id, ordinal, text, page, section, char_start, char_end, token_count,"
@@ -312,6 +317,10 @@ class PostgresStore(Store):
         self._busy_timeout = busy_timeout
         self._connect_timeout = connect_timeout
         self._local = threading.local()
+        # Set while the server is known to be unreachable (_reachable, _probe).
+        self._unreachable_until = 0.0
+        self._unreachable_said = f"The database server at {self.address} cannot be reached."
+        self._probing = threading.Lock()
         self.on_passage_written: Callable[[str, int, int], None] | None = None
         # Migrate on a connection of its own first: its error says why the server cannot be
         # reached (the pool would only time out).
@@ -350,14 +359,52 @@ class PostgresStore(Store):
 
     @contextmanager
     def _borrowed(self) -> Iterator[PgConnection]:
-        """A connection from the pool for the block; a dead one is dropped, not reused."""
+        """A connection from the pool for the block; a dead one is dropped, not reused.
+
+        While the server is known to be unreachable this fails at once (see _reachable)
+        rather than after the pool's timeout, so a server answers 503 straight away.
+        """
+        self._reachable()
         try:
             with self._pool.connection() as raw:
                 yield PgConnection(raw, self.address)
         except PoolTimeout as exc:
+            self._probe()
             raise store_error(exc, self.address) from exc
+        except StoreUnavailable:
+            self._probe()  # a connection broke: is it the server?
+            raise
         except PoolClosed as exc:
             raise StoreError(f"The store of {self.address} was closed; open it again.") from exc
+
+    def _reachable(self) -> None:
+        """Raise StoreUnavailable at once while the server is known to be unreachable; once
+        UNREACHABLE_RETRY_SECONDS have passed, one thread probes it again."""
+        until = self._unreachable_until
+        if not until:
+            return
+        if time.monotonic() < until or not self._probing.acquire(blocking=False):
+            raise StoreUnavailable(self._unreachable_said)
+        try:
+            self._probe()
+        finally:
+            self._probing.release()
+        if self._unreachable_until:
+            raise StoreUnavailable(self._unreachable_said)
+
+    def _probe(self) -> None:
+        """Connect directly (not through the pool, whose reconnections back off for longer
+        and longer): unreachable, remember it for UNREACHABLE_RETRY_SECONDS; reachable again,
+        have the pool replace its dead connections now."""
+        try:
+            psycopg.connect(self.url, connect_timeout=PROBE_TIMEOUT_SECONDS).close()
+        except psycopg.Error as exc:
+            self._unreachable_said = str(store_error(exc, self.address))
+            self._unreachable_until = time.monotonic() + UNREACHABLE_RETRY_SECONDS
+            return
+        if self._unreachable_until:
+            self._unreachable_until = 0.0
+            self._pool.check()
 
     @contextmanager
     def _statement_connection(self) -> Iterator[PgConnection]:

@@ -348,7 +348,11 @@ class DocumentService:
             IngestError: the file is refused (size, kind).
         """
         if replacing is None:
-            meta = replace(meta, id=unique_id(meta.id, self._id_taken))
+            # One snapshot for both reads: an upload finishing between them (its document
+            # committed after the first, its job no longer pending at the second) would
+            # otherwise leave its id looking free, and this file would replace it.
+            with self.store.snapshot():
+                meta = replace(meta, id=unique_id(meta.id, self._id_taken))
         submission = prepare(self.store, data, name, meta, max_bytes=max_bytes, read=False)
         if replacing is not None and submission.sha256 == replacing.sha256:
             raise DuplicateDocument(

@@ -37,6 +37,7 @@ from typing import Protocol
 
 import numpy as np
 
+from kb.errors import NotFound
 from kb.models import Chunk
 from kb.models import Document
 from kb.models import DocumentMeta
@@ -50,6 +51,11 @@ VECTOR_ID_BITS = 6
 MAX_SENTENCE_VECTORS = (1 << VECTOR_ID_BITS) - 1
 
 NO_FILTERS = SearchFilters()
+#: The columns passage_from_row reads, in its order.
+PASSAGE_COLUMNS = (
+    "id, document_id, ordinal, text, page, section, char_start, char_end, token_count,"
+    " page_end, source_keys, ocr_confidence"
+)
 # How often Store.wait_for_change reads the generation when the backend cannot be woken.
 CHANGE_POLL_SECONDS = 0.2
 
@@ -153,13 +159,6 @@ class Store(ABC):
 
     # -- settings recorded with the vectors ---------------------------------------------------
 
-    @abstractmethod
-    def get_meta(self, key: str) -> str | None: ...
-
-    @abstractmethod
-    def generation(self) -> int:
-        """A number that changes with every write to documents or passages."""
-
     def wait_for_change(self, since: int, timeout: float) -> int:
         """Wait until the generation is no longer `since`, or `timeout` seconds have passed;
         returns the generation then. Servers call it on a background thread (kb.reload) to
@@ -185,9 +184,6 @@ class Store(ABC):
         return self.get_meta("embedding_model")
 
     # -- documents ----------------------------------------------------------------------------
-
-    @abstractmethod
-    def fingerprint(self, document_id: str) -> str | None: ...
 
     @abstractmethod
     def find_by_sha256(self, sha256: str) -> Document | None: ...
@@ -227,35 +223,10 @@ class Store(ABC):
     @abstractmethod
     def documents_by_id(self, ids: Iterable[str]) -> dict[str, Document]: ...
 
-    @abstractmethod
-    def document_text(self, document_id: str) -> str: ...
-
     # -- passages and vectors -----------------------------------------------------------------
 
     @abstractmethod
-    def count_passages(self) -> int: ...
-
-    @abstractmethod
-    def get_passage(self, passage_id: int) -> Passage: ...
-
-    @abstractmethod
     def passages_by_id(self, ids: Sequence[int]) -> dict[int, Passage]: ...
-
-    @abstractmethod
-    def passages_of(self, document_id: str) -> list[Passage]: ...
-
-    @abstractmethod
-    def vector_ids(self) -> np.ndarray:
-        """Every packed vector id the FAISS index should hold (passages and sentences)."""
-
-    @abstractmethod
-    def count_vectors(self) -> int:
-        """Passage vectors plus sentence vectors: what the FAISS index should hold."""
-
-    @abstractmethod
-    def iter_embeddings(self, batch: int = 10_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Yield (packed vector ids, vectors) in batches: every passage's vector, then every
-        sentence vector."""
 
     def passage_id_ranges(self) -> dict[str, tuple[int, int, int]]:
         """Each document's (passage count, lowest passage id, highest passage id). Passage ids
@@ -298,6 +269,98 @@ class Store(ABC):
         """Passages holding any of the terms, best first, as (passage id, score); the score's
         scale belongs to the backend (callers use the order). Passage text counts more than
         its section heading, and that more than the document title."""
+
+    # -- reads every store shares (SQL both databases speak, through connection()) -----------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.connection().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def generation(self) -> int:
+        """A number that changes with every write to documents or passages."""
+        return int(self.get_meta("generation") or 0)
+
+    def fingerprint(self, document_id: str) -> str | None:
+        row = (
+            self.connection()
+            .execute("SELECT fingerprint FROM documents WHERE id = ?", (document_id,))
+            .fetchone()
+        )
+        return row[0] if row else None
+
+    def document_text(self, document_id: str) -> str:
+        row = (
+            self.connection()
+            .execute("SELECT text FROM documents WHERE id = ?", (document_id,))
+            .fetchone()
+        )
+        if row is None:
+            raise NotFound(f"There is no document with id {document_id!r}.")
+        return row[0]
+
+    def count_passages(self) -> int:
+        return self.connection().execute("SELECT COUNT(*) FROM passages").fetchone()[0]
+
+    def get_passage(self, passage_id: int) -> Passage:
+        if not 0 < passage_id < 1 << 63:  # beyond 64-bit integers (an id typed into a URL)
+            raise NotFound(f"There is no passage with id {passage_id}.")
+        row = (
+            self.connection()
+            .execute(f"SELECT {PASSAGE_COLUMNS} FROM passages WHERE id = ?", (passage_id,))
+            .fetchone()
+        )
+        if row is None:
+            raise NotFound(f"There is no passage with id {passage_id}.")
+        return passage_from_row(row)
+
+    def passages_of(self, document_id: str) -> list[Passage]:
+        rows = self.connection().execute(
+            f"SELECT {PASSAGE_COLUMNS} FROM passages WHERE document_id = ? ORDER BY ordinal",
+            (document_id,),
+        )
+        return [passage_from_row(row) for row in rows]
+
+    def vector_ids(self) -> np.ndarray:
+        """Every packed vector id the FAISS index should hold (passages and sentences)."""
+        bits = VECTOR_ID_BITS
+        rows = self.connection().execute(
+            f"SELECT id << {bits} FROM passages"
+            f" UNION ALL SELECT (passage_id << {bits}) | sub FROM sentence_vectors"
+        )
+        return np.fromiter((row[0] for row in rows), dtype=np.int64)
+
+    def count_vectors(self) -> int:
+        """Passage vectors plus sentence vectors: what the FAISS index should hold."""
+        return (
+            self.connection()
+            .execute(
+                "SELECT (SELECT COUNT(*) FROM passages) + (SELECT COUNT(*) FROM sentence_vectors)"
+            )
+            .fetchone()[0]
+        )
+
+    def iter_embeddings(self, batch: int = 10_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield (packed vector ids, vectors) in batches: every passage's vector, then every
+        sentence vector, with ids packed as (passage_id << VECTOR_ID_BITS) | sub."""
+        dim = int(self.get_meta("embedding_dim") or 0)
+        bits = VECTOR_ID_BITS
+        queries = (
+            "SELECT id, 0, embedding FROM passages WHERE id > ? ORDER BY id LIMIT ?",
+            "SELECT passage_id, sub, embedding FROM sentence_vectors"
+            f" WHERE (passage_id << {bits}) | sub > ? ORDER BY passage_id, sub LIMIT ?",
+        )
+        for number, sql in enumerate(queries):
+            last = -1
+            while True:
+                rows = self.connection().execute(sql, (last, batch)).fetchall()
+                if not rows:
+                    break
+                ids = np.fromiter(
+                    ((r[0] << bits) | r[1] for r in rows), dtype=np.int64, count=len(rows)
+                )
+                vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32)
+                yield ids, vectors.reshape(len(rows), dim)
+                last = int(ids[-1]) if number else int(rows[-1][0])
 
     @abstractmethod
     def check(self) -> list[str]:

@@ -44,6 +44,7 @@ from kb.models import SearchFilters
 from kb.models import Source
 from kb.store.base import MAX_SENTENCE_VECTORS
 from kb.store.base import NO_FILTERS
+from kb.store.base import PASSAGE_COLUMNS
 from kb.store.base import VECTOR_ID_BITS
 from kb.store.base import Store
 from kb.store.base import document_from_row as _document
@@ -124,10 +125,6 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 UNREACHABLE_RETRY_SECONDS = 1.0
 PROBE_TIMEOUT_SECONDS = 2
 
-_PASSAGE_COLUMNS = (
-    "id, document_id, ordinal, text, page, section, char_start, char_end, token_count,"
-    " page_end, source_keys, ocr_confidence"
-)
 _DOCUMENT_COLUMNS = (
     "d.id, d.title, d.publisher, d.year, d.kind, d.url, d.tags, d.file_path, d.sha256, d.added_at,"
     " (SELECT COUNT(*) FROM passages p WHERE p.document_id = d.id),"
@@ -525,13 +522,6 @@ class PostgresStore(Store):
 
     # -- settings recorded with the vectors ---------------------------------------------------
 
-    def get_meta(self, key: str) -> str | None:
-        row = self._query("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else None
-
-    def generation(self) -> int:
-        return int(self.get_meta("generation") or 0)
-
     def wait_for_change(self, since: int, timeout: float) -> int:
         """Wait for a NOTIFY on GENERATION_CHANNEL (transaction() sends one on commit) on a
         connection of this store's own that LISTENs, instead of reading the generation over
@@ -587,12 +577,6 @@ class PostgresStore(Store):
             )
 
     # -- documents ----------------------------------------------------------------------------
-
-    def fingerprint(self, document_id: str) -> str | None:
-        row = self._query(
-            "SELECT fingerprint FROM documents WHERE id = ?", (document_id,)
-        ).fetchone()
-        return row[0] if row else None
 
     def find_by_sha256(self, sha256: str) -> Document | None:
         row = self._query(
@@ -753,78 +737,14 @@ class PostgresStore(Store):
         )
         return {doc.id: doc for doc in map(_document, rows)}
 
-    def document_text(self, document_id: str) -> str:
-        found = self._query("SELECT text FROM documents WHERE id = ?", (document_id,)).fetchone()
-        if found is None:
-            raise NotFound(f"There is no document with id {document_id!r}.")
-        return found[0]
-
     # -- passages -----------------------------------------------------------------------------
-
-    def count_passages(self) -> int:
-        return self._query("SELECT COUNT(*) FROM passages").fetchone()[0]
-
-    def get_passage(self, passage_id: int) -> Passage:
-        if not 0 < passage_id < 1 << 63:  # beyond bigint (an id typed into a URL)
-            raise NotFound(f"There is no passage with id {passage_id}.")
-        row = self._query(
-            f"SELECT {_PASSAGE_COLUMNS} FROM passages WHERE id = ?", (passage_id,)
-        ).fetchone()
-        if row is None:
-            raise NotFound(f"There is no passage with id {passage_id}.")
-        return _passage(row)
 
     def passages_by_id(self, ids: Sequence[int]) -> dict[int, Passage]:
         wanted = [int(i) for i in ids if 0 < int(i) < 1 << 63]
         if not wanted:
             return {}
-        rows = self._query(f"SELECT {_PASSAGE_COLUMNS} FROM passages WHERE id = ANY(?)", (wanted,))
+        rows = self._query(f"SELECT {PASSAGE_COLUMNS} FROM passages WHERE id = ANY(?)", (wanted,))
         return {p.id: p for p in map(_passage, rows)}
-
-    def passages_of(self, document_id: str) -> list[Passage]:
-        rows = self._query(
-            f"SELECT {_PASSAGE_COLUMNS} FROM passages WHERE document_id = ? ORDER BY ordinal",
-            (document_id,),
-        )
-        return [_passage(row) for row in rows]
-
-    def vector_ids(self) -> np.ndarray:
-        """Every packed vector id the FAISS index should hold (passages and sentences)."""
-        bits = VECTOR_ID_BITS
-        rows = self._query(
-            f"SELECT id << {bits} FROM passages"
-            f" UNION ALL SELECT (passage_id << {bits}) | sub FROM sentence_vectors"
-        )
-        return np.fromiter((row[0] for row in rows), dtype=np.int64)
-
-    def count_vectors(self) -> int:
-        """Passage vectors plus sentence vectors: what the FAISS index should hold."""
-        return self._query(
-            "SELECT (SELECT COUNT(*) FROM passages) + (SELECT COUNT(*) FROM sentence_vectors)"
-        ).fetchone()[0]
-
-    def iter_embeddings(self, batch: int = 10_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Yield (vector ids, vectors) in batches: every passage's vector, then every sentence
-        vector, with ids packed as (passage_id << VECTOR_ID_BITS) | sub."""
-        dim = int(self.get_meta("embedding_dim") or 0)
-        bits = VECTOR_ID_BITS
-        queries = (
-            "SELECT id, 0, embedding FROM passages WHERE id > ? ORDER BY id LIMIT ?",
-            "SELECT passage_id, sub, embedding FROM sentence_vectors"
-            f" WHERE (passage_id << {bits}) | sub > ? ORDER BY passage_id, sub LIMIT ?",
-        )
-        for number, sql in enumerate(queries):
-            last = -1
-            while True:
-                rows = self._query(sql, (last, batch)).fetchall()
-                if not rows:
-                    break
-                ids = np.fromiter(
-                    ((r[0] << bits) | r[1] for r in rows), dtype=np.int64, count=len(rows)
-                )
-                vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32)
-                yield ids, vectors.reshape(len(rows), dim)
-                last = int(ids[-1]) if number else int(rows[-1][0])
 
     def vector_ids_matching(self, filters: SearchFilters) -> np.ndarray:
         """Packed vector ids (passage and sentence vectors) of the passages passing the filters."""

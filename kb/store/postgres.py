@@ -342,12 +342,14 @@ class PostgresStore(Store):
         self._pool.open(wait=False)
         self._statements = _PooledConnection(self)
         self._listening: psycopg.Connection | None = None
+        self._closed = False
         self._listen_lock = threading.Lock()
 
     def describe(self) -> str:
         return f"PostgreSQL at {self.address}"
 
     def close(self) -> None:
+        self._closed = True
         with self._listen_lock:
             self._close_listener()
         self._pool.close()
@@ -527,6 +529,11 @@ class PostgresStore(Store):
         connection of this store's own that LISTENs, instead of reading the generation over
         and over; returns the generation then. It is read again once LISTEN is on, so a change
         made between the caller's read and LISTEN is not missed."""
+        if self._closed:
+            # Nothing changes for a closed store: a reload thread outliving it waits quietly
+            # instead of failing (and logging) every round.
+            time.sleep(timeout)
+            return since
         with self._listen_lock:
             try:
                 listener = self._listener()

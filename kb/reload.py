@@ -16,7 +16,9 @@ from collections.abc import Callable
 
 from kb.search import KnowledgeBase
 
-WAIT_SECONDS = 30.0  # one wait's bound: the thread also notices a stop request this often
+# One wait's bound. A change wakes the thread at once (LISTEN/NOTIFY) or within SQLite's poll;
+# this only bounds how late a stop request is noticed (a server shutting down, a test ending).
+WAIT_SECONDS = 1.0
 RETRY_SECONDS = 1.0  # after an error (the database unreachable), before trying again
 _log = logging.getLogger(__name__)
 

@@ -138,6 +138,26 @@ def embedder():
 
 
 @pytest.fixture(autouse=True)
+def index_reloaders_stop_with_their_test(monkeypatch):
+    """A web app built without TESTING starts a reload thread (kb/reload.py); stop it when its
+    test ends, so it does not go on reading a store the test has closed or dropped (and
+    logging tracebacks beside the next test's work)."""
+    from kb.reload import IndexReloader
+
+    started: list[IndexReloader] = []
+    start = IndexReloader.start
+
+    def start_and_keep(self):
+        started.append(self)
+        return start(self)
+
+    monkeypatch.setattr(IndexReloader, "start", start_and_keep)
+    yield
+    for reloader in started:
+        reloader.stop(timeout=5)
+
+
+@pytest.fixture(autouse=True)
 def no_ocr_unless_asked(monkeypatch):
     """OCR off (KB_OCR=off) so a test's outcome does not depend on whether Tesseract is
     installed; tests/test_ocr.py turns it on."""

@@ -138,23 +138,27 @@ def embedder():
 
 
 @pytest.fixture(autouse=True)
-def index_reloaders_stop_with_their_test(monkeypatch):
-    """A web app built without TESTING starts a reload thread (kb/reload.py); stop it when its
-    test ends, so it does not go on reading a store the test has closed or dropped (and
-    logging tracebacks beside the next test's work)."""
+def background_threads_stop_with_their_test(monkeypatch):
+    """A web app starts threads that would outlive its test: the index reload thread
+    (kb/reload.py, built without TESTING) and the upload thread (web/uploads.py). Stop them
+    when the test ends, so they do not go on reading a store the test has closed or dropped
+    and log tracebacks beside the next test's work (Python 3.11 formats those with `ast`,
+    which then fails now and then in whatever else parses at that moment)."""
     from kb.reload import IndexReloader
+    from web.uploads import UploadWorker
 
-    started: list[IndexReloader] = []
-    start = IndexReloader.start
+    started: list[IndexReloader | UploadWorker] = []
+    for cls, method in ((IndexReloader, "start"), (UploadWorker, "_ensure_thread")):
+        original = getattr(cls, method)
 
-    def start_and_keep(self):
-        started.append(self)
-        return start(self)
+        def kept(self, _original=original):
+            started.append(self)
+            return _original(self)
 
-    monkeypatch.setattr(IndexReloader, "start", start_and_keep)
+        monkeypatch.setattr(cls, method, kept)
     yield
-    for reloader in started:
-        reloader.stop(timeout=5)
+    for thread_owner in started:
+        thread_owner.stop(timeout=10)
 
 
 @pytest.fixture(autouse=True)

@@ -93,6 +93,7 @@ class UploadWorker:
         self.keep_polling = keep_polling
         self.poll_seconds = poll_seconds
         self._wake = threading.Event()
+        self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         if runner is not None and keep_polling:
@@ -127,10 +128,20 @@ class UploadWorker:
                 self._thread = threading.Thread(target=self._loop, name="kb-uploads", daemon=True)
                 self._thread.start()
 
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop this process's upload thread once the job in hand (if any) is finished; a
+        server's thread otherwise lasts as long as the process."""
+        self._stop.set()
+        self._wake.set()
+        with self._lock:
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
     def _loop(self) -> None:
         assert self.runner is not None
         self.runner.run(
-            threading.Event(),  # never set: the thread lasts as long as the process
+            self._stop,
             self.poll_seconds if self.keep_polling else None,
             wake=self._wake,
         )

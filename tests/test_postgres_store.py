@@ -225,3 +225,30 @@ def test_waiting_for_a_change_listens_instead_of_polling(postgres_database, embe
     finally:
         waiting.close()
         writer.close()
+
+
+@pytest.mark.postgres
+def test_the_commands_work_on_postgresql(tmp_path, postgres_database):
+    """kb ingest, list, user, check, search and remove against PostgreSQL, the data folder
+    holding only caches."""
+
+    def kb(*args, stdin=None):
+        result = CliRunner().invoke(
+            cli,
+            ["--data-dir", str(tmp_path / "cache"), "--database-url", postgres_database]
+            + ["--embedder", "hashing", *args],
+            input=stdin,
+        )
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    assert "added" in kb("ingest")
+    listing = kb("list")
+    assert "front-line-starts-here" in listing
+    kb("user", "add", "ada", "--password-stdin", stdin="a long enough password\n")
+    assert "ada" in kb("user", "list")
+    assert kb("check").startswith("OK:")
+    assert "Tayside" in kb("search", "Tayside Contracts")
+    kb("remove", "front-line-starts-here")
+    assert "front-line-starts-here" not in kb("list")
+    assert not list((tmp_path / "cache").glob("*.sqlite3"))  # nothing went to SQLite

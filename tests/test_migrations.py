@@ -60,6 +60,19 @@ def test_a_release_1_data_folder_is_upgraded_in_place_keeping_its_data(tmp_path)
     assert migrations.current_version(store.connection()) == migrations.migrations()[-1].version
 
 
+def test_an_old_folder_s_documents_get_their_passage_counts(tmp_path):
+    """Migration 0009 counts the passages a folder already holds, once."""
+    path = tmp_path / "kb.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(RELEASE_1_SCHEMA)
+        conn.executemany(
+            "INSERT INTO passages (document_id, ordinal, text, section, char_start, char_end,"
+            " token_count, embedding) VALUES ('old', ?, 'Some text.', '', 0, 10, 3, x'00')",
+            [(0,), (1,)],
+        )
+    assert SqliteStore(path).get_document("old").passage_count == 2
+
+
 def test_opening_an_up_to_date_store_writes_nothing(tmp_path):
     path = tmp_path / "kb.sqlite3"
     SqliteStore(path).close()

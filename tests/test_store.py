@@ -84,6 +84,31 @@ def test_remove_and_not_found(store, embedder):
     assert store.check() == []
 
 
+def test_passage_counts_are_kept_by_every_write_and_checked(store, embedder):
+    """Documents' passage counts are kept by the database (migration 0009's triggers), not
+    counted on each read; kb check finds a count that went wrong."""
+    build_corpus(store, embedder)
+    chunk = Chunk("A new text about Tayside.", None, "New", 0, 25, 5)
+    store.put_document(
+        SMALL_CORPUS[2][0],
+        file_path="",
+        sha256="x",
+        fingerprint="y",
+        text=chunk.text,
+        chunks=[chunk],
+        embeddings=embedder.embed([chunk.text]),
+    )
+    counts = {d.id: d.passage_count for d in store.list_documents()}
+    assert counts == {"report-a": 4, "somerset": 2, "tayside": 1}
+    assert store.documents_by_id(["report-a"])["report-a"].passage_count == 4
+    assert store.check() == []
+    with store.transaction() as conn:
+        conn.execute("UPDATE documents SET passage_count = 9 WHERE id = ?", ("somerset",))
+    assert store.check() == ["1 documents record a passage count that differs from their passages."]
+    store.remove_document("somerset")
+    assert store.check() == []
+
+
 def test_a_second_model_is_refused(store, embedder):
     build_corpus(store, embedder)
     with pytest.raises(ModelMismatch, match="re-embed"):

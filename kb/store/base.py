@@ -365,3 +365,15 @@ class Store(ABC):
     @abstractmethod
     def check(self) -> list[str]:
         """Problems that make the store inconsistent (empty list when all is well)."""
+
+    def miscounted_documents(self) -> list[str]:
+        """A problem when a document's kept passage count (documents.passage_count, which the
+        database's triggers maintain: migration 0009) differs from its passages."""
+        sql = (
+            "SELECT COUNT(*) FROM documents d WHERE d.passage_count !="
+            " (SELECT COUNT(*) FROM passages p WHERE p.document_id = d.id)"
+        )
+        wrong = self.connection().execute(sql).fetchone()[0]
+        if not wrong:
+            return []
+        return [f"{wrong} documents record a passage count that differs from their passages."]

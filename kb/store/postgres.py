@@ -127,7 +127,7 @@ PROBE_TIMEOUT_SECONDS = 2
 
 _DOCUMENT_COLUMNS = (
     "d.id, d.title, d.publisher, d.year, d.kind, d.url, d.tags, d.file_path, d.sha256, d.added_at,"
-    " (SELECT COUNT(*) FROM passages p WHERE p.document_id = d.id),"
+    " d.passage_count,"
     " (SELECT json_agg(json_build_array(s.key, s.who, s.year, s.title, s.url, s.read)"
     "   ORDER BY s.position) FROM document_sources s WHERE s.document_id = d.id)"
 )
@@ -803,6 +803,7 @@ class PostgresStore(Store):
                 f"{out_of_step} passages' keyword vectors differ from their text, section and "
                 f"title."
             )
+        problems += self.miscounted_documents()
         return problems
 
 

@@ -42,7 +42,7 @@ from kb.store.base import passage_from_row as _passage
 
 _DOCUMENT_COLUMNS = (
     "d.id, d.title, d.publisher, d.year, d.kind, d.url, d.tags, d.file_path, d.sha256, d.added_at,"
-    " (SELECT COUNT(*) FROM passages p WHERE p.document_id = d.id),"
+    " d.passage_count,"
     " (SELECT json_group_array(json_array(s.key, s.who, s.year, s.title, s.url, s.read))"
     "  FROM (SELECT * FROM document_sources WHERE document_id = d.id ORDER BY position) s)"
 )
@@ -530,6 +530,7 @@ class SqliteStore(Store):
         ).fetchone()[0]
         if orphans:
             problems.append(f"{orphans} passages belong to no document.")
+        problems += self.miscounted_documents()
         integrity = self._conn.execute("PRAGMA quick_check").fetchone()[0]
         if integrity != "ok":
             problems.append(f"SQLite integrity check failed: {integrity}.")

@@ -1,17 +1,24 @@
 """Search latency, memory and agreement at the default corpus and at generated scale.
 
 Run by hand (not in CI): `nice -n 19 .venv/bin/python bench/search.py [--sizes 100000 1000000]
-[--data-dir data] [--queries 300] [--keep]`.
+[--data-dir data] [--queries 300] [--keep] [--sentence-vectors] [--before DIR]`.
 
 For each size, a store of that many passages is built once (bench/realistic_vectors.py: real
 corpus text and model vectors, recombined and derived; one vector per passage) in
-`bench/.cache/stores/<size>` (kept with --keep). Then one child process per set-up times
+`bench/.cache/stores/<size>` (kept with --keep). With --sentence-vectors the store is
+`bench/.cache/stores/<size>-sentences`: a copy of that one with about 4 sentence vectors added
+to each passage (bench/sentence_vectors.py), so about 5 vectors a passage, as real ingests
+have, and the vector index holds them all. Then one child process per set-up times
 in-process hybrid searches (k = 10) on the evaluation questions, whose model vectors are
 cached so the figures are the index work:
 
 - **today**: the store's FTS5 keyword search and exact FAISS (IndexFlatIP), as before issue 20;
+- **exact**: the defaults but exact FAISS: the reference for recall@10;
 - **new**: the defaults, i.e. from `DEFAULT_KEYWORD_INDEX_FROM` passages the tantivy keyword
-  index and from `DEFAULT_APPROXIMATE_FROM` vectors the IVF index.
+  index and from `DEFAULT_APPROXIMATE_FROM` vectors the IVF index;
+- **before** (with --before DIR, first): the defaults as the code in DIR had them (a copy of an
+  earlier commit, e.g. `git archive <commit> | tar -x -C DIR`), over the same store and the
+  same saved indexes: what a change to the search path itself gained, in the same run.
 
 Each prints p50 and p99 per stage (keyword, vector, fetch: reading passages and documents,
 fusion: everything else), the time to build its indexes, and its peak resident memory; the
@@ -86,6 +93,24 @@ class CachedQueries:
 
     def embed(self, texts):
         return np.stack([self._vectors.get(t, np.full(DIM, DIM**-0.5)) for t in texts])
+
+
+def with_sentence_vectors(store_dir: Path, n: int) -> float:
+    """The store of n passages with derived sentence vectors (bench/sentence_vectors.py), made
+    once from the one-vector store beside it; returns seconds (0 when it was there)."""
+    from sentence_vectors import SentenceDeriver
+    from sentence_vectors import add_to_store
+
+    target = store_dir.with_name(f"{n}-sentences") / "kb.sqlite3"
+    if target.exists():
+        return 0.0
+    t0 = time.perf_counter()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_suffix(".part")
+    shutil.copyfile(store_dir / "kb.sqlite3", part)
+    add_to_store(part, SentenceDeriver())
+    part.rename(target)
+    return round(time.perf_counter() - t0, 1)
 
 
 def build(store_dir: Path, n: int) -> float:
@@ -354,6 +379,16 @@ def main() -> None:
         default=60,
         help="queries for today's set-up (FTS5 takes seconds a query at 1,000,000 passages)",
     )
+    parser.add_argument(
+        "--sentence-vectors",
+        action="store_true",
+        help="about 5 vectors a passage (bench/sentence_vectors.py), as real ingests have",
+    )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="a copy of earlier code whose defaults are timed first, as the set-up 'before'",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--store-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -370,21 +405,46 @@ def main() -> None:
         if not (store_dir / "kb.sqlite3").exists():
             shutil.rmtree(store_dir, ignore_errors=True)
             print(json.dumps({"passages": n, "build_store_s": build(store_dir, n)}), flush=True)
+        if args.sentence_vectors:
+            seconds = with_sentence_vectors(store_dir, n)
+            print(json.dumps({"passages": n, "add_sentence_vectors_s": seconds}), flush=True)
+            store_dir = store_dir.with_name(f"{n}-sentences")
+        setups = ["before"] if args.before else []
+        if args.before:
+            # The stores carry this code's migrations, and an older runner refuses a newer
+            # schema: the copy gets the migrations it lacks (it reads the store as it did).
+            for sql in (ROOT / "kb" / "migrations").glob("*/*.sql"):
+                target = args.before / sql.relative_to(ROOT)
+                if not target.exists():
+                    shutil.copyfile(sql, target)
+            # ... and reads the query vectors from this cache, not a cache of its own.
+            if not (args.before / "bench" / ".cache").exists():
+                (args.before / "bench" / ".cache").symlink_to(DEFAULT_CACHE)
         tops = {}
-        for setup in SETUPS:
+        for setup in setups + list(SETUPS):
             # A child process each, so that peak memory belongs to one set-up.
             queries = args.today_queries if setup == "today" else args.queries
-            command = [sys.executable, __file__, "--child", setup, "--store-dir", str(store_dir)]
+            script, child = Path(__file__), setup
+            if setup == "before":  # the earlier code's defaults, under their name there
+                script, child = args.before / "bench" / "search.py", "new"
+            command = [sys.executable, str(script), "--child", child, "--store-dir", str(store_dir)]
             command += ["--queries", str(queries)]
             done = subprocess.run(command, capture_output=True, text=True)
             if done.returncode:
                 sys.exit(f"{n} passages, {setup}: failed\n{done.stderr}")
             result = json.loads(done.stdout)
-            tops[setup] = json.loads((store_dir / f"{setup}.tops.json").read_text())
-            if setup != "today":
+            result["setup"] = setup
+            saved = store_dir / f"{child}.tops.json"
+            if setup == "before":
+                saved = saved.rename(store_dir / "before.tops.json")
+            tops[setup] = json.loads(saved.read_text())
+            if setup not in ("today", "before"):
                 result["recall_at_10_vs_today"] = recall_at_10(tops["today"], tops[setup])
             if setup == "new":
                 result["recall_at_10_vs_exact"] = recall_at_10(tops["exact"], tops["new"])
+                if "before" in tops:
+                    same = sum(a == b for a, b in zip(tops["before"], tops["new"], strict=False))
+                    result["same_top_10_as_before"] = f"{same} of {len(tops['new'])} queries"
             print(json.dumps(result), flush=True)
         if not args.keep:
             shutil.rmtree(store_dir, ignore_errors=True)

@@ -297,6 +297,44 @@ def store(settings, backend):
     store.close()
 
 
+class RawDatabase:
+    """The test's database reached past the store, with foreign keys not enforced: to damage it
+    as a bug, a crash outside a transaction or a restored backup would (and as another process
+    would write behind the store's back). SQL with `?` placeholders; each statement commits."""
+
+    def __init__(self, settings: Settings) -> None:
+        if settings.database_url:
+            import psycopg
+
+            self._conn = psycopg.connect(settings.database_url, autocommit=True)
+            # Foreign keys (and their ON DELETE CASCADE) are triggers: replication mode skips them.
+            self._conn.execute("SET session_replication_role = replica")
+        else:
+            import sqlite3
+
+            self._conn = sqlite3.connect(settings.db_path, isolation_level=None)
+            self._conn.execute("PRAGMA foreign_keys = OFF")
+        self.postgres = bool(settings.database_url)
+
+    def execute(self, sql: str, params: tuple = ()):
+        if self.postgres:
+            from kb.store.postgres import adapt_placeholders
+
+            return self._conn.execute(adapt_placeholders(sql) if params else sql, params or None)
+        return self._conn.execute(sql, params)
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+@pytest.fixture
+def raw_database(settings, store):
+    """The test's database (of its backend) past the store: see RawDatabase."""
+    raw = RawDatabase(settings)
+    yield raw
+    raw.close()
+
+
 @pytest.fixture
 def kb(store, embedder, settings) -> KnowledgeBase:
     """A knowledge base over SMALL_CORPUS with the fake embedder."""

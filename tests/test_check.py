@@ -7,11 +7,10 @@ restored backup would, and asserts that `kb check` fails naming the fault.
 
 from __future__ import annotations
 
-import sqlite3
-
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import both_backends
 from conftest import build_corpus
 
 from kb.embedder import MINILM_NAME
@@ -19,30 +18,29 @@ from kb.embedder import HashingEmbedder
 from kb.onnx_export import default_model_path
 from kb.onnx_export import export_dir
 from kb.onnx_export import publish
-from kb.store import SqliteStore
 from kb_cli.main import cli
+
+pytestmark = both_backends
 
 DIM = HashingEmbedder().dimension  # 384, as the real model
 
 
 @pytest.fixture
-def damaged(tmp_path):
-    """A built knowledge base, `kb check` run on it, and a raw connection to damage it with."""
-    data = tmp_path / "data"
-    store = SqliteStore(data / "kb.sqlite3")
+def damaged(settings, store, raw_database):
+    """A built knowledge base, `kb check` run on it, and a raw connection to damage it with
+    (conftest.RawDatabase: the test's SQLite file or PostgreSQL database, foreign keys off)."""
     build_corpus(store, HashingEmbedder())
     store.close()
+    data = settings.data_dir
 
     def check():
-        args = ["--data-dir", str(data), "--corpus-dir", str(tmp_path), "--embedder", "hashing"]
+        args = ["--data-dir", str(data), "--corpus-dir", str(data.parent), "--embedder", "hashing"]
         return CliRunner().invoke(cli, [*args, "check"])
 
     first = check()
     assert first.exit_code == 0 and first.output.startswith("OK: 3 documents"), first.output
     assert (data / "index.faiss").exists()  # saved, at the store's generation
-    connection = sqlite3.connect(data / "kb.sqlite3", isolation_level=None)
-    yield connection, check
-    connection.close()
+    return raw_database, check
 
 
 def fails_with(check, message: str) -> str:
@@ -60,7 +58,7 @@ def first_passage(connection) -> int:
 def test_a_passage_without_a_vector(damaged):
     connection, check = damaged
     connection.execute(
-        "UPDATE passages SET embedding = x'' WHERE id = ?", (first_passage(connection),)
+        "UPDATE passages SET embedding = ? WHERE id = ?", (b"", first_passage(connection))
     )
     fails_with(check, "1 passages have no embedding of the recorded size (384).")
 
@@ -78,32 +76,48 @@ def test_a_vector_without_a_passage(damaged):
 def test_a_vector_of_the_wrong_size(damaged):
     connection, check = damaged
     connection.execute(
-        "INSERT INTO sentence_vectors (passage_id, sub, embedding) VALUES (?, 1, x'00')",
-        (first_passage(connection),),
+        "INSERT INTO sentence_vectors (passage_id, sub, embedding) VALUES (?, 1, ?)",
+        (first_passage(connection), b"\0"),
     )
     fails_with(check, "1 sentence vectors are not of the recorded size (384).")
 
 
-def test_a_keyword_row_missing(damaged):
+OUT_OF_STEP = "1 passages are missing from the keyword index or differ from their text there."
+
+
+def test_a_keyword_row_missing(damaged, backend):
     connection, check = damaged
-    connection.execute("DELETE FROM passages_fts WHERE rowid = ?", (first_passage(connection),))
-    output = fails_with(check, "The keyword index holds 6 rows for 7 passages.")
-    assert "1 passages are missing from the keyword index or differ from their text" in output
+    if backend == "sqlite":  # FTS5 keeps the keyword index in a table of its own
+        connection.execute("DELETE FROM passages_fts WHERE rowid = ?", (first_passage(connection),))
+        output = fails_with(check, "The keyword index holds 6 rows for 7 passages.")
+    else:  # PostgreSQL keeps it in a column of passages (NOT NULL): an empty one
+        connection.execute(
+            "UPDATE passages SET search_vector = ''::tsvector WHERE id = ?",
+            (first_passage(connection),),
+        )
+        output = fails_with(check, OUT_OF_STEP)
+    assert OUT_OF_STEP in output
 
 
-def test_a_keyword_row_out_of_step_with_its_passage(damaged):
+def test_a_keyword_row_out_of_step_with_its_passage(damaged, backend):
     connection, check = damaged
     # The same number of rows, but one says something its passage does not.
-    connection.execute(
-        "UPDATE passages_fts SET text = 'words the passage never said' WHERE rowid = ?",
-        (first_passage(connection),),
-    )
-    fails_with(check, "1 passages are missing from the keyword index or differ from their text")
+    if backend == "sqlite":
+        connection.execute(
+            "UPDATE passages_fts SET text = 'words the passage never said' WHERE rowid = ?",
+            (first_passage(connection),),
+        )
+    else:
+        connection.execute(
+            "UPDATE passages SET search_vector = to_tsvector('words the passage never said')"
+            " WHERE id = ?",
+            (first_passage(connection),),
+        )
+    fails_with(check, OUT_OF_STEP)
 
 
 def test_a_passage_of_no_document(damaged):
     connection, check = damaged
-    connection.execute("PRAGMA foreign_keys = OFF")
     connection.execute("DELETE FROM documents WHERE id = 'somerset'")
     fails_with(check, "passages belong to no document.")
 
@@ -136,7 +150,7 @@ def test_a_change_without_a_generation_bump_is_an_index_count_mismatch(damaged):
     assert "without a generation bump; delete index.faiss and index.json to rebuild it." in output
 
 
-def test_the_advice_works(damaged, tmp_path):
+def test_the_advice_works(damaged, settings):
     connection, check = damaged
     connection.execute(
         "INSERT INTO sentence_vectors (passage_id, sub, embedding) VALUES (?, 1, ?)",
@@ -144,7 +158,7 @@ def test_the_advice_works(damaged, tmp_path):
     )
     fails_with(check, "without a generation bump")
     for name in ("index.faiss", "index.json"):
-        (tmp_path / "data" / name).unlink()
+        (settings.data_dir / name).unlink()
     again = check()
     assert again.exit_code == 0 and "with 8 vectors" in again.output, again.output
 
@@ -156,12 +170,11 @@ class NamedAsTheModel(HashingEmbedder):
     name = MINILM_NAME
 
 
-def test_the_query_models_onnx_export_missing_current_and_damaged(tmp_path):
-    data = tmp_path / "data"
-    store = SqliteStore(data / "kb.sqlite3")
+def test_the_query_models_onnx_export_missing_current_and_damaged(settings, store):
+    data = settings.data_dir
     build_corpus(store, NamedAsTheModel())
     store.close()
-    args = ["--data-dir", str(data), "--corpus-dir", str(tmp_path), "--embedder", "minilm"]
+    args = ["--data-dir", str(data), "--corpus-dir", str(data.parent), "--embedder", "minilm"]
 
     def check():
         return CliRunner().invoke(cli, [*args, "check"])

@@ -362,9 +362,41 @@ class Store(ABC):
                 yield ids, vectors.reshape(len(rows), dim)
                 last = int(ids[-1]) if number else int(rows[-1][0])
 
-    @abstractmethod
+    # -- consistency (`kb check`) -------------------------------------------------------------
+
     def check(self) -> list[str]:
-        """Problems that make the store inconsistent (empty list when all is well)."""
+        """Problems that make the store inconsistent (empty list when all is well): the same
+        checks on every backend, in SQL both databases speak, with each backend's own keyword
+        index (_keyword_index_problems) and file integrity (_integrity_problems) checks.
+        Foreign keys prevent strays and orphans in a working store; a crash outside a
+        transaction, a bug or a restored backup need not honour them."""
+        count = self._count
+        problems = []
+        size = int(self.get_meta("embedding_dim") or 0)
+        bad = count("SELECT COUNT(*) FROM passages WHERE length(embedding) != ?", (size * 4,))
+        if bad:
+            problems.append(f"{bad} passages have no embedding of the recorded size ({size}).")
+        bad = count(
+            "SELECT COUNT(*) FROM sentence_vectors WHERE length(embedding) != ?", (size * 4,)
+        )
+        if bad:
+            problems.append(f"{bad} sentence vectors are not of the recorded size ({size}).")
+        stray = count(
+            "SELECT COUNT(*) FROM sentence_vectors s LEFT JOIN passages p ON p.id = s.passage_id"
+            " WHERE p.id IS NULL"
+        )
+        if stray:
+            problems.append(f"{stray} sentence vectors belong to no passage.")
+        problems.extend(self._keyword_index_problems())
+        orphans = count(
+            "SELECT COUNT(*) FROM passages p LEFT JOIN documents d ON d.id = p.document_id"
+            " WHERE d.id IS NULL"
+        )
+        if orphans:
+            problems.append(f"{orphans} passages belong to no document.")
+        problems.extend(self.miscounted_documents())
+        problems.extend(self._integrity_problems())
+        return problems
 
     def miscounted_documents(self) -> list[str]:
         """A problem when a document's kept passage count (documents.passage_count, which the
@@ -377,3 +409,21 @@ class Store(ABC):
         if not wrong:
             return []
         return [f"{wrong} documents record a passage count that differs from their passages."]
+
+    def _count(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """The one number a query gives."""
+        return self.connection().execute(sql, params).fetchone()[0]
+
+    @abstractmethod
+    def _keyword_index_problems(self) -> list[str]:
+        """The keyword index out of step with the passages, in sentences (keyword_out_of_step
+        for passages missing from it or differing from their text there)."""
+
+    def _integrity_problems(self) -> list[str]:
+        """The database's own check of its storage, where it has one."""
+        return []
+
+
+def keyword_out_of_step(count: int) -> str:
+    """`kb check`'s sentence for passages missing from the keyword index or differing there."""
+    return f"{count} passages are missing from the keyword index or differ from their text there."

@@ -48,6 +48,7 @@ from kb.store.base import PASSAGE_COLUMNS
 from kb.store.base import VECTOR_ID_BITS
 from kb.store.base import Store
 from kb.store.base import document_from_row as _document
+from kb.store.base import keyword_out_of_step
 from kb.store.base import now as _now
 from kb.store.base import passage_from_row as _passage
 
@@ -779,32 +780,14 @@ class PostgresStore(Store):
         rows = self._query(keyword_search_sql(where), (quoted, *params, limit))
         return [(int(r[0]), float(r[1])) for r in rows]
 
-    def check(self) -> list[str]:
-        """Problems that make the store inconsistent (empty list when all is well)."""
-        problems = []
-        dim = int(self.get_meta("embedding_dim") or 0)
-        bad = self._query(
-            "SELECT COUNT(*) FROM passages WHERE length(embedding) != ?", (dim * 4,)
-        ).fetchone()[0]
-        if bad:
-            problems.append(f"{bad} passages have no embedding of the recorded size ({dim}).")
-        bad = self._query(
-            "SELECT COUNT(*) FROM sentence_vectors WHERE length(embedding) != ?", (dim * 4,)
-        ).fetchone()[0]
-        if bad:
-            problems.append(f"{bad} sentence vectors are not of the recorded size ({dim}).")
-        out_of_step = self._query(
+    def _keyword_index_problems(self) -> list[str]:
+        """Each passage's search_vector column: what its text, section and title make now."""
+        out_of_step = self._count(
             "SELECT COUNT(*) FROM passages p JOIN documents d ON d.id = p.document_id"
             " WHERE p.search_vector IS DISTINCT FROM"
             f" ({search_vector_sql('p.text', 'p.section', 'd.title')})"
-        ).fetchone()[0]
-        if out_of_step:
-            problems.append(
-                f"{out_of_step} passages' keyword vectors differ from their text, section and "
-                f"title."
-            )
-        problems += self.miscounted_documents()
-        return problems
+        )
+        return [keyword_out_of_step(out_of_step)] if out_of_step else []
 
 
 def quoted_terms(terms: Sequence[str]) -> list[str]:

@@ -37,6 +37,7 @@ from kb.store.base import PASSAGE_COLUMNS
 from kb.store.base import VECTOR_ID_BITS
 from kb.store.base import Store
 from kb.store.base import document_from_row as _document
+from kb.store.base import keyword_out_of_step
 from kb.store.base import now as _now
 from kb.store.base import passage_from_row as _passage
 
@@ -490,51 +491,23 @@ class SqliteStore(Store):
         )
         return [(int(r[0]), float(r[1])) for r in rows]
 
-    def check(self) -> list[str]:
-        """Problems that make the store inconsistent (empty list when all is well)."""
+    def _keyword_index_problems(self) -> list[str]:
+        """FTS5's table: one row per passage, holding the passage's text."""
         problems = []
-        dim = int(self.get_meta("embedding_dim") or 0)
-        bad = self._conn.execute(
-            "SELECT COUNT(*) FROM passages WHERE length(embedding) != ?", (dim * 4,)
-        ).fetchone()[0]
-        if bad:
-            problems.append(f"{bad} passages have no embedding of the recorded size ({dim}).")
-        bad = self._conn.execute(
-            "SELECT COUNT(*) FROM sentence_vectors WHERE length(embedding) != ?", (dim * 4,)
-        ).fetchone()[0]
-        if bad:
-            problems.append(f"{bad} sentence vectors are not of the recorded size ({dim}).")
-        stray = self._conn.execute(
-            "SELECT COUNT(*) FROM sentence_vectors s LEFT JOIN passages p ON p.id = s.passage_id"
-            " WHERE p.id IS NULL"
-        ).fetchone()[0]
-        if stray:
-            problems.append(f"{stray} sentence vectors belong to no passage.")
-        fts = self._conn.execute("SELECT COUNT(*) FROM passages_fts").fetchone()[0]
-        if fts != self.count_passages():
-            problems.append(
-                f"The keyword index holds {fts} rows for {self.count_passages()} passages."
-            )
-        out_of_step = self._conn.execute(
+        rows, passages = self._count("SELECT COUNT(*) FROM passages_fts"), self.count_passages()
+        if rows != passages:
+            problems.append(f"The keyword index holds {rows} rows for {passages} passages.")
+        out_of_step = self._count(
             "SELECT COUNT(*) FROM passages p LEFT JOIN passages_fts f ON f.rowid = p.id"
             " WHERE f.rowid IS NULL OR f.text IS NOT p.text"
-        ).fetchone()[0]
+        )
         if out_of_step:
-            problems.append(
-                f"{out_of_step} passages are missing from the keyword index or differ from their "
-                f"text there."
-            )
-        orphans = self._conn.execute(
-            "SELECT COUNT(*) FROM passages p LEFT JOIN documents d ON d.id = p.document_id"
-            " WHERE d.id IS NULL"
-        ).fetchone()[0]
-        if orphans:
-            problems.append(f"{orphans} passages belong to no document.")
-        problems += self.miscounted_documents()
-        integrity = self._conn.execute("PRAGMA quick_check").fetchone()[0]
-        if integrity != "ok":
-            problems.append(f"SQLite integrity check failed: {integrity}.")
+            problems.append(keyword_out_of_step(out_of_step))
         return problems
+
+    def _integrity_problems(self) -> list[str]:
+        integrity = self._conn.execute("PRAGMA quick_check").fetchone()[0]
+        return [] if integrity == "ok" else [f"SQLite integrity check failed: {integrity}."]
 
 
 def document_filter_sql(filters: SearchFilters) -> tuple[str, list]:

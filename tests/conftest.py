@@ -187,6 +187,14 @@ def settings(tmp_path, request) -> Settings:
     )
 
 
+@pytest.fixture
+def backend_settings(settings, backend) -> Settings:
+    """The test's settings, for a test that runs `kb` commands without opening a store first:
+    in a module marked `both_backends` it runs on each backend (on PostgreSQL KB_DATABASE_URL
+    names the test's fresh database, so the commands use it; on SQLite nothing is made)."""
+    return settings
+
+
 # -- PostgreSQL (tests marked `postgres`) ------------------------------------------------------
 
 NO_POSTGRES = (

@@ -24,7 +24,6 @@ from ingest.pipeline import IngestItem
 from ingest.pipeline import Ingestor
 from kb.embedder import HashingEmbedder
 from kb.errors import FileTooLarge
-from kb.store import SqliteStore
 
 pytestmark = both_backends
 
@@ -128,14 +127,12 @@ def test_a_file_giving_too_many_vectors_is_refused_before_embedding(store, tmp_p
     assert embedder.texts == 0 and store.list_documents() == []
 
 
-def test_the_corpus_documents_stay_within_the_vector_allowance(tmp_path):
+def test_the_corpus_documents_stay_within_the_vector_allowance(store, tmp_path):
     # The densest real text we have, our own Markdown: 10-14 vectors per KB against 64.
     from conftest import ROOT
 
-    store = SqliteStore(tmp_path / "kb.sqlite")
     embedder = CountingEmbedder()
     ingestor = Ingestor(store, embedder, tmp_path / "files")
     path = ROOT / "corpus" / "reports" / "the-front-line-starts-here.md"
     assert ingestor.ingest_one(IngestItem(path)).status == "added"
     assert embedder.texts * 4 < VECTORS.limit(path.stat().st_size)
-    store.close()

@@ -9,10 +9,12 @@ import tomllib
 import pytest
 from click.testing import CliRunner
 from conftest import ROOT
+from conftest import both_backends
 from conftest import build_corpus
 
 from kb.errors import CatalogError
 from kb.errors import NotFound
+from kb.factory import open_store
 from kb.highlight import sentence_spans
 from kb.models import DocumentMeta
 from kb.models import Passage
@@ -29,9 +31,11 @@ from kb.myths import quote_span
 from kb.myths import resolve_quote
 from kb.search import KnowledgeBase
 from kb.search import near_duplicate
-from kb.store import SqliteStore
+from kb.settings import Settings
 from kb.store import Store
 from kb_cli.main import cli
+
+pytestmark = both_backends
 
 CORPUS = ROOT / "corpus"
 MYTHS_PATH = CORPUS / "myths.toml"
@@ -415,8 +419,8 @@ def _kb(settings, *args):
     return CliRunner().invoke(cli, [*base, "--embedder", "hashing", *args])
 
 
-def test_kb_myths_lists_the_corpus_myths(settings):
-    result = _kb(settings, "myths")
+def test_kb_myths_lists_the_corpus_myths(backend_settings):
+    result = _kb(backend_settings, "myths")
     assert result.exit_code == 0, result.output
     for myth in CORPUS_MYTHS:
         assert myth.id in result.output
@@ -430,7 +434,12 @@ def small_settings(kb, settings, tmp_path):
     corpus.mkdir()
     (corpus / "myths.toml").write_text(_myths_toml("report-a", SAVINGS.quote), encoding="utf-8")
     kb.store.close()
-    return type(settings)(data_dir=settings.data_dir, corpus_dir=corpus, embedder="hashing")
+    return type(settings)(
+        data_dir=settings.data_dir,
+        corpus_dir=corpus,
+        embedder="hashing",
+        database_url=settings.database_url,
+    )
 
 
 def test_kb_myths_shows_one_myth_with_its_evidence(small_settings):
@@ -502,7 +511,7 @@ def test_every_pinned_quote_resolves_after_ingesting_the_corpus(store, embedder,
     assert check_pinned(CORPUS_MYTHS, store) == []
 
 
-def test_kb_ingest_fails_when_a_pinned_quote_breaks(tmp_path):
+def test_kb_ingest_fails_when_a_pinned_quote_breaks(tmp_path, backend_settings):
     pytest.importorskip("ingest.split")
     corpus = tmp_path / "corpus"
     corpus.mkdir()
@@ -513,7 +522,7 @@ def test_kb_ingest_fails_when_a_pinned_quote_breaks(tmp_path):
     )
     (corpus / "myths.toml").write_text(_myths_toml("note", "Shared services saved a fortune"))
     runner = CliRunner()
-    args = ["--data-dir", str(tmp_path / "data"), "--corpus-dir", str(corpus)]
+    args = ["--data-dir", str(backend_settings.data_dir), "--corpus-dir", str(corpus)]
     result = runner.invoke(cli, [*args, "--embedder", "hashing", "ingest"])
     assert result.exit_code == 1
     assert "1 pinned myth quotes no longer match" in result.output
@@ -538,7 +547,8 @@ def minilm():
 @pytest.fixture(scope="module")
 def corpus_kb(minilm, tmp_path_factory) -> KnowledgeBase:
     data = tmp_path_factory.mktemp("minilm")
-    store = SqliteStore(data / "kb.sqlite3")
+    # SQLite only: a module's PostgreSQL database would outlive the per-test ones.
+    store = open_store(Settings(data_dir=data, corpus_dir=CORPUS), create=True)
     _ingest_catalog(store, minilm, data / "files")
     yield KnowledgeBase(store, minilm, data / "index.faiss")
     store.close()

@@ -159,44 +159,44 @@ def _corpus(tmp_path: Path, body: str, own: bool = True) -> Path:
     return corpus
 
 
-def _kb(tmp_path: Path, corpus: Path, *args: str):
-    data = ["--data-dir", str(tmp_path / "data"), "--corpus-dir", str(corpus)]
+def _kb(settings, corpus: Path, *args: str):
+    data = ["--data-dir", str(settings.data_dir), "--corpus-dir", str(corpus)]
     return CliRunner().invoke(cli, [*data, "--embedder", "hashing", *args])
 
 
-def test_ingest_and_check_fail_on_a_figure_without_a_source(tmp_path):
+def test_ingest_and_check_fail_on_a_figure_without_a_source(tmp_path, backend_settings):
     corpus = _corpus(tmp_path, KEYED)
-    assert _kb(tmp_path, corpus, "ingest").exit_code == 0
-    assert _kb(tmp_path, corpus, "check").exit_code == 0
+    assert _kb(backend_settings, corpus, "ingest").exit_code == 0
+    assert _kb(backend_settings, corpus, "check").exit_code == 0
     (corpus / "doc.md").write_text(
         KEYED.replace("early, in 2015. [^bbc-2015][^cw-2013]", "early, in 2015.")
     )
-    ingest = _kb(tmp_path, corpus, "ingest")
+    ingest = _kb(backend_settings, corpus, "ingest")
     assert ingest.exit_code == 1
     assert "doc.md:11: a figure or quotation without a source key" in ingest.output
-    check = _kb(tmp_path, corpus, "check")
+    check = _kb(backend_settings, corpus, "check")
     assert check.exit_code == 1
     assert "doc.md:11: a figure or quotation without a source key" in check.output
 
 
-def test_kb_search_json_gives_each_hit_its_sources(tmp_path):
+def test_kb_search_json_gives_each_hit_its_sources(tmp_path, backend_settings):
     import json
 
     corpus = _corpus(tmp_path, KEYED)
-    assert _kb(tmp_path, corpus, "ingest").exit_code == 0
-    found = _kb(tmp_path, corpus, "search", "formed in September 2007", "--json", "-k", "1")
+    assert _kb(backend_settings, corpus, "ingest").exit_code == 0
+    found = _kb(backend_settings, corpus, "search", "formed in September 2007", "--json", "-k", "1")
     assert found.exit_code == 0, found.output
     [hit] = json.loads(found.output)["results"]
     assert [s["key"] for s in hit["sources"]] == ["cw-2013", "bbc-2015"]
     assert hit["citation"]["short"].startswith('Computer Weekly (2013) "Southwest One')
-    text = _kb(tmp_path, corpus, "search", "formed in September 2007", "-k", "1")
+    text = _kb(backend_settings, corpus, "search", "formed in September 2007", "-k", "1")
     assert "original: https://www.computerweekly.com/news/2240178029" in text.output
 
 
-def test_a_document_not_our_own_needs_no_keys(tmp_path):
+def test_a_document_not_our_own_needs_no_keys(tmp_path, backend_settings):
     corpus = _corpus(tmp_path, "# Report\n\n## Findings\n\nIt saved £4m in 2011.\n", own=False)
-    assert _kb(tmp_path, corpus, "ingest").exit_code == 0
-    assert _kb(tmp_path, corpus, "check").exit_code == 0
+    assert _kb(backend_settings, corpus, "ingest").exit_code == 0
+    assert _kb(backend_settings, corpus, "check").exit_code == 0
 
 
 # -- stored, cited and shown ------------------------------------------------------------------
@@ -411,14 +411,14 @@ def test_our_own_catalog_documents_are_held_to_the_source_rule():
     assert ours and ours == [e.meta.id for e in entries if e.own]
 
 
-def test_every_passage_of_our_own_documents_names_a_source_with_an_address(tmp_path):
-    from kb.store import SqliteStore
+def test_every_passage_of_our_own_documents_names_a_source_with_an_address(backend_settings):
+    from kb.factory import open_store
 
     corpus = REPORT.parent.parent
-    result = _kb(tmp_path, corpus, "ingest")
+    result = _kb(backend_settings, corpus, "ingest")
     assert result.exit_code == 0, result.output
-    assert _kb(tmp_path, corpus, "check").exit_code == 0
-    store = SqliteStore(tmp_path / "data" / "kb.sqlite3")
+    assert _kb(backend_settings, corpus, "check").exit_code == 0
+    store = open_store(backend_settings)
     from kb.citations import cite
     from kb.sources import is_reference_section
 

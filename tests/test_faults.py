@@ -8,13 +8,13 @@ one killing processes repeatedly is marked slow. Figures: docs/reliability.md.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 import os
 import random
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -24,16 +24,17 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from conftest import ROOT
+from conftest import both_backends
 
 from ingest.pipeline import IngestItem
 from ingest.pipeline import Ingestor
 from kb.embedder import HashingEmbedder
 from kb.errors import StoreError
+from kb.factory import open_store
 from kb.index import VectorIndex
 from kb.models import DocumentMeta
 from kb.search import KnowledgeBase
 from kb.settings import Settings
-from kb.store import SqliteStore
 from kb_cli.main import cli
 
 QUERIES = [
@@ -46,6 +47,10 @@ QUERIES = [
 ]
 MODES = ("hybrid", "semantic", "keyword")
 
+# The tests that use a store (or a knowledge base on one) run on SQLite and on PostgreSQL;
+# the vector cache's and the full disk's are SQLite's alone (see each).
+pytestmark = both_backends
+
 
 def kb_cli(data: Path, *args: str, env: dict | None = None):
     """`kb` in this process, against a data folder, with the fake embedder."""
@@ -54,9 +59,11 @@ def kb_cli(data: Path, *args: str, env: dict | None = None):
     )
 
 
-def open_kb(data: Path) -> KnowledgeBase:
-    settings = Settings(data_dir=data, corpus_dir=ROOT / "corpus", embedder="hashing")
-    return KnowledgeBase(SqliteStore(settings.db_path), HashingEmbedder(), settings.index_path)
+def open_kb(data: Path, database_url: str | None = None) -> KnowledgeBase:
+    settings = Settings(
+        data_dir=data, corpus_dir=ROOT / "corpus", embedder="hashing", database_url=database_url
+    )
+    return KnowledgeBase(open_store(settings), HashingEmbedder(), settings.index_path)
 
 
 def hit_ids(kb: KnowledgeBase) -> dict[tuple[str, str], list[int]]:
@@ -69,7 +76,9 @@ def hit_ids(kb: KnowledgeBase) -> dict[tuple[str, str], list[int]]:
 
 @pytest.fixture(scope="module")
 def corpus_data(tmp_path_factory) -> Path:
-    """The default corpus ingested once (fake embedder), with its vector cache saved."""
+    """The default corpus ingested once into SQLite (fake embedder), with its vector cache
+    saved. The cache is files in the data folder whichever store it is derived from; these
+    tests copy the folder for each damage, which a PostgreSQL database is not part of."""
     data = tmp_path_factory.mktemp("corpus") / "data"
     result = kb_cli(data, "ingest")
     assert result.exit_code == 0, result.output
@@ -141,15 +150,14 @@ def test_cache_deleted_under_a_running_process_is_rebuilt_on_the_next_write(corp
     assert (data / "index.faiss").exists()  # saved again for the new generation
 
 
-def test_a_passage_removed_by_another_process_mid_search_is_skipped(kb):
+def test_a_passage_removed_by_another_process_mid_search_is_skipped(kb, raw_database, backend):
     """The index can name a passage that a concurrent write has just deleted: no KeyError."""
     kb.search("savings", k=5)  # the index is loaded for this generation
     victim = kb.search("duplicate payments invoice", k=1, mode="semantic")[0].passage
-    conn = sqlite3.connect(kb.store.path)
-    with conn:  # deleted without bumping the generation: the window between two reads
-        conn.execute("DELETE FROM passages_fts WHERE rowid = ?", (victim.id,))
-        conn.execute("DELETE FROM passages WHERE id = ?", (victim.id,))
-    conn.close()
+    # Deleted without bumping the generation: the window between two reads.
+    if backend == "sqlite":
+        raw_database.execute("DELETE FROM passages_fts WHERE rowid = ?", (victim.id,))
+    raw_database.execute("DELETE FROM passages WHERE id = ?", (victim.id,))
     hits = kb.search("duplicate payments invoice", k=5)
     assert hits and victim.id not in [hit.passage.id for hit in hits]
 
@@ -191,9 +199,17 @@ def test_threads_that_see_a_new_generation_update_the_index_once(kb, monkeypatch
 # --- a database locked by another writer ------------------------------------------------------
 
 HOLDER = r"""
-import select, sqlite3, sys
-conn = sqlite3.connect(sys.argv[1], isolation_level=None)
-conn.execute("BEGIN IMMEDIATE")
+import select, sys
+if sys.argv[1].startswith("postgresql:"):  # the documents' writer lock (kb/store/postgres.py)
+    import psycopg
+    from kb.store.postgres import DOCUMENTS_LOCK
+    conn = psycopg.connect(sys.argv[1], autocommit=True)
+    conn.execute("BEGIN")
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (DOCUMENTS_LOCK,))
+else:
+    import sqlite3
+    conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
 print("locked", flush=True)
 select.select([sys.stdin], [], [], float(sys.argv[2]))  # until told (or a hang guard)
 conn.execute("COMMIT")
@@ -201,15 +217,18 @@ conn.execute("COMMIT")
 
 
 class Holder:
-    """Another process holding the write lock (BEGIN IMMEDIATE) until released (or, as a guard
-    against a hang, until `seconds` pass)."""
+    """Another process holding the write lock (SQLite: BEGIN IMMEDIATE; PostgreSQL: the
+    documents' advisory lock) until released (or, as a guard against a hang, until `seconds`
+    pass)."""
 
-    def __init__(self, db: Path, seconds: float = 120) -> None:
+    def __init__(self, settings: Settings, seconds: float = 120) -> None:
+        database = settings.database_url or str(settings.db_path)
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", HOLDER, str(db), str(seconds)],
+            [sys.executable, "-c", HOLDER, database, str(seconds)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
         assert self.proc.stdout.readline().strip() == "locked"
 
@@ -219,17 +238,21 @@ class Holder:
 
 
 @pytest.fixture
-def ingested(tmp_path) -> Path:
-    data = tmp_path / "data"
+def ingested(settings, backend, tmp_path) -> Settings:
+    """A knowledge base of the test's backend holding one note (`kb ingest`)."""
     note = tmp_path / "note.md"
     note.write_text("# A note\n\n## Findings\n\nShared services save little money.\n")
-    assert kb_cli(data, "ingest", str(note)).exit_code == 0
-    return data
+    assert kb_cli(settings.data_dir, "ingest", str(note)).exit_code == 0
+    return settings
+
+
+def _with_timeout(settings: Settings, seconds: float) -> Settings:
+    return dataclasses.replace(settings, busy_timeout=seconds)
 
 
 def test_a_write_waits_for_another_writer_and_then_succeeds(ingested):
-    store = SqliteStore(ingested / "kb.sqlite3", busy_timeout=120)
-    holder = Holder(store.path)
+    store = open_store(_with_timeout(ingested, 120))
+    holder = Holder(ingested)
     removed = []
     writer = threading.Thread(target=lambda: removed.append(store.remove_document("note")))
     try:
@@ -243,21 +266,23 @@ def test_a_write_waits_for_another_writer_and_then_succeeds(ingested):
     writer.join(120)
     assert [document.id for document in removed] == ["note"]
     assert store.list_documents() == []
+    store.close()
 
 
 def test_a_write_locked_past_the_busy_timeout_fails_in_one_sentence_and_changes_nothing(
     ingested,
 ):
-    store = SqliteStore(ingested / "kb.sqlite3", busy_timeout=0.5)
+    store = open_store(_with_timeout(ingested, 0.5))
     generation = store.generation()
-    holder = Holder(store.path)
+    holder = Holder(ingested)
     try:
-        other = SqliteStore(store.path, busy_timeout=0)  # opening a ready store writes nothing
+        other = open_store(_with_timeout(ingested, 0))  # opening a ready store writes nothing
         # It gives up, rather than waiting for the holder (which holds until released).
         with pytest.raises(StoreError) as caught:
             store.remove_document("note")
-        # Reading goes on while the other process writes (WAL).
+        # Reading goes on while the other process writes (SQLite: WAL).
         assert [d.id for d in other.list_documents()] == ["note"]
+        other.close()
     finally:
         holder.release()
     assert str(caught.value) == (
@@ -266,16 +291,18 @@ def test_a_write_locked_past_the_busy_timeout_fails_in_one_sentence_and_changes_
     )
     assert store.generation() == generation and store.get_document("note").passage_count
     store.remove_document("note")  # the lock is gone: the same write now succeeds
+    store.close()
 
 
 def test_kb_ingest_and_remove_under_a_lock_say_one_sentence_and_exit_1(ingested, tmp_path):
     other = tmp_path / "other.md"
     other.write_text("# Other\n\n## Text\n\nTayside Contracts is a joint committee.\n")
-    holder = Holder(ingested / "kb.sqlite3")
+    data = ingested.data_dir
+    holder = Holder(ingested)
     try:
         env = {"KB_BUSY_TIMEOUT": "0.3"}
-        ingest = kb_cli(ingested, "ingest", str(other), env=env)
-        remove = kb_cli(ingested, "remove", "note", env=env)
+        ingest = kb_cli(data, "ingest", str(other), env=env)
+        remove = kb_cli(data, "remove", "note", env=env)
     finally:
         holder.release()
     busy = "The database is busy with another writer and stayed locked for 0.3 seconds"
@@ -284,9 +311,9 @@ def test_kb_ingest_and_remove_under_a_lock_say_one_sentence_and_exit_1(ingested,
     assert failed == [f"failed: other.md: {busy}; try again when that work finishes."]
     said = remove.output.strip()
     assert remove.exit_code == 1 and said == f"Error: {busy}; try again when that work finishes."
-    again = kb_cli(ingested, "ingest", str(other))
+    again = kb_cli(data, "ingest", str(other))
     assert again.exit_code == 0 and "1 added" in again.output
-    assert kb_cli(ingested, "check").exit_code == 0
+    assert kb_cli(data, "check").exit_code == 0
 
 
 # --- a full disk ------------------------------------------------------------------------------
@@ -337,12 +364,14 @@ def _document(number: int, paragraphs: int = 40) -> str:
 
 
 def test_a_full_disk_fails_cleanly_and_keeps_what_was_stored(small_disk, tmp_path):
+    """SQLite's alone: a PostgreSQL server's disk is the server's, not this machine's."""
     data = small_disk / "data"
     ballast = small_disk / "ballast"  # freed at the end, to show the next run completes
     ballast.write_bytes(b"\0" * 600_000)
     source = tmp_path / "source"
     source.mkdir()
-    store = SqliteStore(data / "kb.sqlite3", busy_timeout=5)
+    settings = Settings(data_dir=data, corpus_dir=ROOT / "corpus", busy_timeout=5)
+    store = open_store(settings, create=True)
     ingestor = Ingestor(store, HashingEmbedder(), data / "files")
     stored: dict[str, int] = {}
     failures: list[str] = []
@@ -408,10 +437,11 @@ import sys, tempfile
 from pathlib import Path
 from ingest.pipeline import IngestItem, Ingestor
 from kb.embedder import HashingEmbedder
+from kb.factory import open_store
 from kb.pause import pause_after
-from kb.store import SqliteStore
+from kb.settings import Settings
 data, source, after = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
-store = SqliteStore(data / "kb.sqlite3")
+store = open_store(Settings(data_dir=data, database_url=sys.argv[4] or None), create=True)
 if after:  # stop inside a document's transaction after that many passages (kb/pause.py)
     store.on_passage_written = pause_after(after, data / "paused")
 ingestor = Ingestor(store, HashingEmbedder(), data / "files")
@@ -435,19 +465,24 @@ def _wait_for_pause(marker: Path, proc, hang_seconds: float = 300) -> dict:
 
 
 @pytest.mark.slow
-def test_sigkill_while_an_upload_is_written_leaves_a_consistent_store(tmp_path):
-    data, source = tmp_path / "data", tmp_path / "uploads"
+def test_sigkill_while_an_upload_is_written_leaves_a_consistent_store(tmp_path, backend_settings):
+    """A killed writer leaves nothing half-written: SQLite rolls its journal back on the next
+    open, PostgreSQL the dead connection's transaction at once."""
+    data, source = backend_settings.data_dir, tmp_path / "uploads"
     source.mkdir()
     for number in range(12):
         (source / f"upload{number:02d}.md").write_text(_document(number, paragraphs=150))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     uploader = [sys.executable, "-c", UPLOADER, str(data), str(source)]
+    database = backend_settings.database_url or ""
     # Killed inside a document's transaction after this many of its passages: at its start,
     # in its middle, and one passage before its end.
     for after in (1, 20, 5, 40):
         marker = data / "paused"
         marker.unlink(missing_ok=True)
-        proc = subprocess.Popen([*uploader, str(after)], stdout=subprocess.DEVNULL, env=env)
+        proc = subprocess.Popen(
+            [*uploader, str(after), database], stdout=subprocess.DEVNULL, env=env
+        )
         try:
             paused = _wait_for_pause(marker, proc)
             os.kill(proc.pid, signal.SIGKILL)
@@ -456,7 +491,7 @@ def test_sigkill_while_an_upload_is_written_leaves_a_consistent_store(tmp_path):
             proc.wait()
         assert proc.returncode == -signal.SIGKILL
         assert paused["written"] == after < paused["total"], paused  # mid-document
-        store = SqliteStore(data / "kb.sqlite3")
+        store = open_store(backend_settings)
         assert store.check() == []
         counts = {d.id: d.passage_count for d in store.list_documents()}
         store.close()
@@ -464,16 +499,18 @@ def test_sigkill_while_an_upload_is_written_leaves_a_consistent_store(tmp_path):
         check = kb_cli(data, "check")
         assert check.exit_code == 0, check.output
         assert check.output.startswith(f"OK: {len(counts)} documents")
-    done = subprocess.run([*uploader, "0"], capture_output=True, text=True, env=env, timeout=300)
+    done = subprocess.run(
+        [*uploader, "0", database], capture_output=True, text=True, env=env, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     statuses = [line.split()[0] for line in done.stdout.splitlines() if " " in line]
     assert len(statuses) == 12 and set(statuses) <= {"added", "unchanged"}
     final = kb_cli(data, "check")
     assert final.exit_code == 0 and final.output.startswith("OK: 12 documents"), final.output
     # Every document whole: as many passages as a clean run gives it.
-    clean_store = SqliteStore(tmp_path / "clean" / "kb.sqlite3")
+    clean_store = open_store(Settings(data_dir=tmp_path / "clean"), create=True)
     clean = Ingestor(clean_store, HashingEmbedder(), tmp_path / "f")
-    store = SqliteStore(data / "kb.sqlite3")
+    store = open_store(backend_settings)
     for path in sorted(source.glob("*.md")):
         expected = clean.ingest_one(IngestItem(path)).passages
         assert store.get_document(path.stem).passage_count == expected

@@ -13,15 +13,16 @@ import time
 import pytest
 from click.testing import CliRunner
 from conftest import ROOT
+from conftest import both_backends
 
-from kb.store import SqliteStore
+from kb.factory import open_store
 from kb_cli.main import cli
 
+pytestmark = both_backends
 
-@pytest.fixture
-def kb_run(tmp_path):
-    """Run `kb` in-process against a fresh data folder; returns (result, data_dir)."""
-    data = tmp_path / "data"
+
+def _runner(data):
+    """Run `kb` in-process against a data folder; the runner's `data` is that folder."""
 
     def run(*args: str):
         runner = CliRunner()
@@ -32,6 +33,18 @@ def kb_run(tmp_path):
 
     run.data = data
     return run
+
+
+@pytest.fixture
+def kb_run(backend_settings):
+    """Run `kb` in-process against a fresh knowledge base of the test's backend (a data folder,
+    and on PostgreSQL the test's database); `kb_run.store()` opens that store."""
+    run = _runner(backend_settings.data_dir)
+    opened = []
+    run.store = lambda: opened.append(open_store(backend_settings)) or opened[-1]
+    yield run
+    for store in opened:
+        store.close()
 
 
 def _write(path, text):
@@ -53,7 +66,7 @@ def test_catalog_ingest_is_idempotent_and_complete(kb_run):
     assert "front-line-starts-here" in listing.output and "report" in listing.output
     check = kb_run("check")
     assert check.exit_code == 0 and check.output.startswith("OK: 12 documents")
-    store = SqliteStore(kb_run.data / "kb.sqlite3")
+    store = kb_run.store()
     report = store.passages_of("front-line-starts-here")
     assert report and all(p.section for p in report)
     # Every passage has its printed page, except the cover and back cover, which have none.
@@ -68,7 +81,7 @@ def test_changed_file_replaces_its_passages(kb_run, tmp_path):
     _markdown(tmp_path, body="Tayside Contracts is a joint committee.")
     result = kb_run("ingest", str(path))
     assert "1 replaced" in result.output
-    store = SqliteStore(kb_run.data / "kb.sqlite3")
+    store = kb_run.store()
     texts = " ".join(p.text for p in store.passages_of("note"))
     assert "Tayside" in texts and "save little" not in texts
     assert kb_run("check").exit_code == 0
@@ -98,7 +111,7 @@ BAD_FILES = {
 def test_bad_input_is_one_sentence_and_changes_nothing(kb_run, tmp_path, name):
     good = _markdown(tmp_path)
     kb_run("ingest", str(good))
-    before = SqliteStore(kb_run.data / "kb.sqlite3").generation()
+    before = kb_run.store().generation()
     bad = tmp_path / name
     if BAD_FILES[name] is not None:
         bad.write_bytes(BAD_FILES[name])
@@ -107,7 +120,7 @@ def test_bad_input_is_one_sentence_and_changes_nothing(kb_run, tmp_path, name):
     failed = [line for line in alone.output.splitlines() if line.startswith("failed:")]
     assert len(failed) == 1 and name in failed[0]
     assert "Traceback" not in alone.output
-    assert SqliteStore(kb_run.data / "kb.sqlite3").generation() == before
+    assert kb_run.store().generation() == before
     # With a good file in the same run, the good one still goes in.
     other = _markdown(tmp_path, "other.md", "Christie said prevention matters.")
     mixed = kb_run("ingest", str(bad), str(other))
@@ -201,13 +214,14 @@ def _ingest_killed_mid_document(kb: list[str], env: dict, data, after: int) -> d
 
 
 @pytest.mark.slow
-def test_sigkill_mid_document_leaves_a_consistent_store(tmp_path):
+def test_sigkill_mid_document_leaves_a_consistent_store(tmp_path, backend_settings):
     """Kill `kb ingest` inside a document's transaction, at a point it reported: `kb check`
     passes and the document is absent (new) or whole in its old version (replaced); the next
     run completes."""
     corpus = tmp_path / "corpus"
     shutil.copytree(ROOT / "corpus", corpus)
-    data = tmp_path / "data"
+    data = backend_settings.data_dir
+    # On PostgreSQL, KB_DATABASE_URL (set for the test) names its database.
     env = {**os.environ, "KB_EMBEDDER": "hashing", "KB_DATA_DIR": str(data)}
     env["KB_CORPUS_DIR"] = str(corpus)
     kb = [sys.executable, "-c", "from kb_cli.main import main; main()"]
@@ -216,7 +230,7 @@ def test_sigkill_mid_document_leaves_a_consistent_store(tmp_path):
         return subprocess.run([*kb, *args], cwd=ROOT, env=env, capture_output=True, text=True)
 
     def stored() -> dict[str, list[str]]:
-        store = SqliteStore(data / "kb.sqlite3")
+        store = open_store(backend_settings)
         try:
             return {d.id: [p.text for p in store.passages_of(d.id)] for d in store.list_documents()}
         finally:
@@ -248,7 +262,9 @@ def test_sigkill_mid_document_leaves_a_consistent_store(tmp_path):
 
 
 @pytest.mark.parametrize("command", [("list",), ("check",), ("search", "savings"), ("remove", "x")])
-def test_reading_a_folder_with_no_knowledge_base_is_an_error(kb_run, command):
+def test_reading_a_folder_with_no_knowledge_base_is_an_error(tmp_path, command):
+    # SQLite's alone: a PostgreSQL database is made by its administrator, its tables on use.
+    kb_run = _runner(tmp_path / "data")
     result = kb_run(*command)
     assert result.exit_code == 1
     assert "There is no knowledge base in" in result.output
@@ -285,7 +301,7 @@ def test_add_and_remove_from_the_command_line_are_audited(kb_run, tmp_path):
         "briefing",
     )
     kb_run("remove", "a-note")
-    entries = AuditLog(SqliteStore(kb_run.data / "kb.sqlite3")).entries()
+    entries = AuditLog(kb_run.store()).entries()
     assert [(e.action, e.document_id) for e in entries] == [("remove", "a-note"), ("add", "a-note")]
     assert all(e.user.startswith("command line") for e in entries)
 

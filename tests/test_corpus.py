@@ -54,3 +54,31 @@ def test_the_founding_report_has_printed_pages_before_every_section():
     text = (ROOT / "corpus" / "reports" / "the-front-line-starts-here.md").read_text()
     sections = re.findall(r"(<!-- (?:page \d+|pages \d+-\d+) -->\s*)?\n## ", text)
     assert sections and all(marker for marker in sections)
+
+
+def _definitions(raw):
+    from ingest.footnotes import DEFINITION
+    from ingest.footnotes import parse_definition
+
+    text = (CATALOG.parent / raw["file"]).read_text(encoding="utf-8")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if match := DEFINITION.match(line):
+            yield parse_definition(match.group(1), match.group(2), number).source
+
+
+@pytest.mark.parametrize("raw", OWN, ids=lambda raw: raw["id"])
+def test_a_source_that_is_a_catalog_document_is_named_as_the_catalog_names_it(raw):
+    # A Sources entry's "who" becomes the author of every citation, RIS, BibTeX and CSL record
+    # made from it: a note about the address written there ("APSE for UNISON Scotland; the
+    # address is ...") was cited as the report's author. (Another item at the same address,
+    # such as the launch press release, has a title of its own.)
+    catalog = {(entry["url"], entry["title"]): entry for entry in RAW if entry.get("url")}
+    for source in _definitions(raw):
+        entry = catalog.get((source.url, source.title)) if source else None
+        if entry is None:
+            continue
+        assert (source.who, source.year, source.title) == (
+            entry["publisher"],
+            str(entry["year"]),
+            entry["title"],
+        ), f"[^{source.key}] in {raw['file']}"

@@ -44,7 +44,11 @@ def validate_meta(meta: DocumentMeta) -> None:
             f"Document {meta.id!r} has kind {meta.kind!r}; use one of {', '.join(KINDS)}."
         )
     if meta.year is not None and not 1800 <= meta.year <= 2100:
-        raise CatalogError(f"Document {meta.id!r} has year {meta.year}, which is not a year.")
+        # 3000 is a year, just not a publication year: say which years are taken.
+        raise CatalogError(
+            f"Document {meta.id!r} has year {meta.year}; give the year it was published, "
+            "from 1800 to 2100."
+        )
 
 
 def read_entries(path: Path, table: str, what: str, allow_empty: bool = False) -> list[dict]:

@@ -158,7 +158,7 @@ def test_add_with_metadata_and_bad_metadata(kb_run, tmp_path):
         "--kind",
         "briefing",
     )
-    assert bad.exit_code == 1 and "not a year" in bad.output
+    assert bad.exit_code == 1 and "has year 20245; give the year it was published" in bad.output
 
 
 def test_search_json_shape(kb_run):

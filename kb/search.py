@@ -189,7 +189,7 @@ class KnowledgeBase:
         # passages match many queries and would otherwise take the places of citable ones.
         nearest = self._semantic(query, 2 * n, filters)
         keyword = self._keyword(terms, 2 * n, filters) if mode in ("hybrid", "keyword") else []
-        passages = self.store.passages_by_id(list({p for p, _ in nearest} | set(keyword)))
+        passages = self._fetch_candidates([pid for pid, _ in nearest], keyword, n=n)
         # A passage that another process replaced since the index was read is gone: skip it.
         citable = {
             pid for pid, passage in passages.items() if not is_reference_section(passage.section)
@@ -215,6 +215,26 @@ class KnowledgeBase:
         hits = self._hits(chosen, terms, rankings)
         level = match_level(similarity, self.settings.none_below, self.settings.good_from)
         return SearchResult(hits, level, round(similarity, 4))
+
+    def _fetch_candidates(self, *rankings: list[int], n: int) -> dict[int, Passage]:
+        """The passages the rankings' first n citable candidates need. Each ranking's first n
+        are read; the rest of a ranking only when one of those is not citable (a reference
+        list's passage, or one removed since the index was read), which is rare: reading
+        every candidate took twice the reads for the same hits (docs/performance.md)."""
+        passages = self.store.passages_by_id(list({pid for ids in rankings for pid in ids[:n]}))
+        short = [
+            ids
+            for ids in rankings
+            if len(ids) > n
+            and not all(
+                pid in passages and not is_reference_section(passages[pid].section)
+                for pid in ids[:n]
+            )
+        ]
+        rest = {pid for ids in short for pid in ids[n:]} - passages.keys()
+        if rest:
+            passages.update(self.store.passages_by_id(list(rest)))
+        return passages
 
     def _about_one_document(self, ranked: list[tuple[Passage, float]]) -> bool:
         """Whether the search itself says the query is about one document: that document
@@ -342,13 +362,15 @@ def near_duplicate(a: Passage, b: Passage, min_overlap: float = 0.5) -> bool:
     """The same passage, mostly the same words (in any two documents: a case study quoting a
     report), or mostly the same characters of one document (the splitter's overlap makes
     neighbouring passages share a sentence)."""
-    if a.id == b.id or same_words(a.text, b.text):
+    if a.id == b.id:
         return True
-    if a.document_id != b.document_id:
-        return False
-    shared = min(a.char_end, b.char_end) - max(a.char_start, b.char_start)
-    shorter = min(a.char_end - a.char_start, b.char_end - b.char_start)
-    return shorter > 0 and shared / shorter >= min_overlap
+    # The character test first: it is a few comparisons, the word test is not.
+    if a.document_id == b.document_id:
+        shared = min(a.char_end, b.char_end) - max(a.char_start, b.char_start)
+        shorter = min(a.char_end - a.char_start, b.char_end - b.char_start)
+        if shorter > 0 and shared / shorter >= min_overlap:
+            return True
+    return same_words(a.text, b.text)
 
 
 # Two passages of which most word triples (of the shorter) recur in the other say the same thing
@@ -361,21 +383,19 @@ def same_words(a: str, b: str) -> bool:
     """Whether two texts are the same words, allowing small edits in longer ones."""
     if a == b:
         return True
-    words_a, words_b = _words(a), _words(b)
+    words_a, shingles_a = _shingled(a)
+    words_b, shingles_b = _shingled(b)
     if words_a == words_b:
         return True
     if min(len(words_a), len(words_b)) < _MIN_SHINGLED_WORDS:
         return False
-    shingles_a, shingles_b = _shingles(words_a), _shingles(words_b)
     shared = len(shingles_a & shingles_b)
     return shared >= SAME_WORDS_SHARE * min(len(shingles_a), len(shingles_b))
 
 
 @lru_cache(maxsize=4096)
-def _words(text: str) -> tuple[str, ...]:
-    return tuple(_WORD.findall(text.lower()))
-
-
-@lru_cache(maxsize=4096)
-def _shingles(words: tuple[str, ...]) -> frozenset[tuple[str, ...]]:
-    return frozenset(zip(words, words[1:], words[2:], strict=False))
+def _shingled(text: str) -> tuple[tuple[str, ...], frozenset[tuple[str, ...]]]:
+    """A text's words (lower case) and its word triples. Cached by the text, whose hash Python
+    keeps, where a cache keyed by the words hashed them all again at every comparison."""
+    words = tuple(_WORD.findall(text.lower()))
+    return words, frozenset(zip(words, words[1:], words[2:], strict=False))

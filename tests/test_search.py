@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 from conftest import both_backends
+from conftest import build_corpus
 
 from kb.errors import QueryError
+from kb.models import DocumentMeta
 from kb.models import SearchFilters
+from kb.search import KnowledgeBase
 from kb.search import SearchSettings
 
 pytestmark = both_backends
@@ -147,3 +150,20 @@ def test_new_documents_are_seen_without_a_restart(kb, store, embedder):
     ]
     build_corpus(store, embedder, extra)
     assert kb.search("Inverclyde consultancy fees", k=1)[0].document.id == "inverclyde"
+
+
+def test_reference_lists_give_their_places_to_citable_passages(store, embedder, settings):
+    """A document's reference list matches many queries but is never a hit: when such passages
+    are a ranking's first candidates, the candidates after them take their places (the search
+    reads those only then)."""
+    meta = DocumentMeta("refs", "Council report", "Council", 2020, "report")
+    sources = [(f"Waste collection costs {i}.", None, "Report > Sources") for i in range(3)]
+    costs = [
+        (f"Waste collection costs rose in {i} by a lot.", str(i), "Findings") for i in range(3)
+    ]
+    build_corpus(store, embedder, [(meta, sources + costs)])
+    # k = 1: 3 candidates a ranking, and the three best of each are the reference list's.
+    kb = KnowledgeBase(store, embedder, settings.index_path, SearchSettings(candidates=1))
+    for mode in ("hybrid", "semantic", "keyword"):
+        hits = kb.search("waste collection costs", k=1, mode=mode)
+        assert [hit.passage.section for hit in hits] == ["Findings"], mode

@@ -16,19 +16,23 @@ cached so the figures are the index work:
 - **exact**: the defaults but exact FAISS: the reference for recall@10;
 - **new**: the defaults, i.e. from `DEFAULT_KEYWORD_INDEX_FROM` passages the tantivy keyword
   index and from `DEFAULT_APPROXIMATE_FROM` vectors the IVF index;
-- **before** (with --before DIR, first): the defaults as the code in DIR had them (a copy of an
-  earlier commit, e.g. `git archive <commit> | tar -x -C DIR`), over the same store and the
-  same saved indexes: what a change to the search path itself gained, in the same run.
+- **before** (with --before DIR, first): the defaults as the knowledge base in DIR had them (a
+  copy of an earlier commit, e.g. `git archive <commit> | tar -x -C DIR`; timed by this file),
+  over the same store and the same saved indexes: what a change to the search path itself
+  gained, in the same run.
 
 Each prints p50 and p99 per stage (keyword, vector, fetch: reading passages and documents,
-fusion: everything else), the time to build its indexes, and its peak resident memory; the
-parent compares each set-up's fused top 10 with today's (exact) per query: recall@10.
+fusion: everything else), the search's own CPU time ("cpu": the wall time less waiting for a
+core on a busy machine), the time to build its indexes, and its peak resident memory; the
+parent compares each set-up's fused top 10 with today's (exact) per query: recall@10, and with
+--before whether the top 10s are the same.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import statistics
@@ -40,7 +44,13 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# The knowledge base measured: this checkout's, or with --before an earlier one's (the child
+# timing it is this file, so both are measured alike).
+sys.path.insert(0, os.environ.get("BENCH_KB_CODE", str(ROOT)))
+# The package first: its modules then come from there, whoever imports them (bench/ modules put
+# this checkout on the path too).
+import kb as _measured  # noqa: E402, F401, I001
+
 sys.path.insert(0, str(ROOT / "bench"))
 
 from ann import query_vectors  # noqa: E402
@@ -220,13 +230,16 @@ def measure(store_dir: Path, setup: str, queries: int, out: Path) -> dict:
     for text in texts[:5]:
         kb.search(text, k=10)  # warm caches
     spent = timed_stages(kb)
-    per_stage = {stage: [] for stage in STAGES}
+    per_stage = {stage: [] for stage in (*STAGES, "cpu")}
     tops = []
     for text in texts:
         before = dict(spent)
-        t0 = time.perf_counter()
+        c0, t0 = time.thread_time(), time.perf_counter()
         hits = kb.search(text, k=10)
         spent["total"] += time.perf_counter() - t0
+        # The search's own CPU time (FAISS, tantivy and SQLite run in this thread): what it
+        # would take on an idle machine, where the wall time above includes waiting for a core.
+        per_stage["cpu"].append((time.thread_time() - c0) * 1000)
         tops.append([hit.passage.id for hit in hits])
         delta = {stage: (spent[stage] - before[stage]) * 1000 for stage in STAGES}
         delta["fusion"] = delta["total"] - delta["keyword"] - delta["vector"] - delta["fetch"]
@@ -369,7 +382,10 @@ def main() -> None:
         "--data-dir", type=Path, default=ROOT / "data", help="where the corpus was ingested"
     )
     parser.add_argument(
-        "--corpus-queries", type=int, default=120, help="queries timed on the default corpus"
+        "--corpus-queries",
+        type=int,
+        default=120,
+        help="queries timed on the default corpus (0: skip it)",
     )
     parser.add_argument(
         "--corpus-only", action="store_true", help="only the default corpus, no generated sizes"
@@ -398,8 +414,9 @@ def main() -> None:
         out = args.store_dir / f"{args.child}.tops.json"
         print(json.dumps(measure(args.store_dir, args.child, args.queries, out)))
         return
-    corpus = default_corpus(args.corpus_queries, args.data_dir)
-    print(json.dumps({"default_corpus": corpus}), flush=True)
+    if args.corpus_queries:
+        corpus = default_corpus(args.corpus_queries, args.data_dir)
+        print(json.dumps({"default_corpus": corpus}), flush=True)
     if args.corpus_only:
         return
     for n in args.sizes:
@@ -419,19 +436,16 @@ def main() -> None:
                 target = args.before / sql.relative_to(ROOT)
                 if not target.exists():
                     shutil.copyfile(sql, target)
-            # ... and reads the query vectors from this cache, not a cache of its own.
-            if not (args.before / "bench" / ".cache").exists():
-                (args.before / "bench" / ".cache").symlink_to(DEFAULT_CACHE)
         tops = {}
         for setup in setups + list(SETUPS):
             # A child process each, so that peak memory belongs to one set-up.
             queries = args.today_queries if setup == "today" else args.queries
-            script, child = Path(__file__), setup
-            if setup == "before":  # the earlier code's defaults, under their name there
-                script, child = args.before / "bench" / "search.py", "new"
-            command = [sys.executable, str(script), "--child", child, "--store-dir", str(store_dir)]
+            child, env = setup, dict(os.environ)
+            if setup == "before":  # the earlier code's defaults: its "new", its index file
+                child, env["BENCH_KB_CODE"] = "new", str(args.before)
+            command = [sys.executable, __file__, "--child", child, "--store-dir", str(store_dir)]
             command += ["--queries", str(queries)]
-            done = subprocess.run(command, capture_output=True, text=True)
+            done = subprocess.run(command, capture_output=True, text=True, env=env)
             if done.returncode:
                 sys.exit(f"{n} passages, {setup}: failed\n{done.stderr}")
             result = json.loads(done.stdout)

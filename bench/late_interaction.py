@@ -1,8 +1,9 @@
 """Late interaction (MaxSim) as a second stage of hybrid search: what it would give, measured.
 
-Not shipped: the stage needs every passage's token vectors, which the store does not keep (see
-docs/evaluation.md, "Late interaction"). This script computes them with the model's ONNX export
-(the same "title - section: text" the passage vector is made from), adds
+Written before the stage shipped (kb/late_interaction.py, docs/evaluation.md "Issue 15, third
+pass"), to decide whether to build it; it does not read the stored piece vectors. It computes
+them with the model's ONNX export (the same "title - section: text" the passage vector is made
+from), adds
 `weight x MaxSim(query, passage)` to the fused score of the best `--top` candidates of each
 hybrid search (before the one-document cap and the same-words collapse, as a shipped stage
 would), and prints Recall@1 / Recall@5 / MRR for each query file, the stage off and on, the

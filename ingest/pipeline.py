@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from dataclasses import field
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 from ingest.blocks import LoadedFile
@@ -33,6 +34,9 @@ from kb.errors import DuplicateDocument
 from kb.errors import EmptyDocument
 from kb.errors import IngestError
 from kb.errors import KBError
+from kb.late_interaction import DEFAULT_LATE_INTERACTION_UP_TO
+from kb.late_interaction import PieceEmbedding
+from kb.late_interaction import kept_at
 from kb.models import Chunk
 from kb.models import DocumentMeta
 from kb.originals import Originals
@@ -109,6 +113,8 @@ class Ingestor:
         batch_size: passages embedded per call.
         ocr: OCR limits for PDF pages with no usable text layer (None: refuse them).
         originals: where originals are kept (kb.originals; default: in files_dir).
+        late_interaction_up_to: keep each passage's word-piece vectors (kb.late_interaction)
+            while the store holds at most this many passages; 0: never.
     """
 
     def __init__(
@@ -121,6 +127,7 @@ class Ingestor:
         batch_size: int = 64,
         ocr: OcrSettings | None = None,
         originals: Originals | None = None,
+        late_interaction_up_to: int = DEFAULT_LATE_INTERACTION_UP_TO,
     ) -> None:
         self.ocr = ocr
         self.originals = originals or Originals(store, files_dir)
@@ -129,6 +136,7 @@ class Ingestor:
         self.files_dir = Path(files_dir)
         self.max_bytes = max_bytes
         self.batch_size = batch_size
+        self.late_interaction_up_to = late_interaction_up_to
 
     def ingest(
         self, items: Iterable[IngestItem], on_outcome: Callable[[Outcome], None] | None = None
@@ -175,8 +183,10 @@ class Ingestor:
             # Checked even when unchanged: an unsourced figure must not stay in unnoticed.
             loaded = loaded or load_file(path, max_bytes=self.max_bytes)
             check_sources(loaded, path)
+        with_pieces = self._piece_embedder()
         stored_fingerprint = self.store.fingerprint(document_id)
-        if item.meta is not None and stored_fingerprint == self._fingerprint(sha256, item.meta):
+        fingerprint = partial(self._fingerprint, sha256, with_pieces=with_pieces is not None)
+        if item.meta is not None and stored_fingerprint == fingerprint(item.meta):
             return self._unchanged_or_updated(item.path, item.meta, on_written)
         if item.meta is None and stored_fingerprint is not None:
             stored = self.store.get_document(document_id)
@@ -209,7 +219,9 @@ class Ingestor:
         sentences = [sentence_texts(meta, chunk) for chunk in chunks]
         # Refused before the embedding, the costly part, if the file expands out of proportion.
         Meter(path.name, len(data), VECTORS).spend(len(chunks) + sum(map(len, sentences)))
-        vectors, sentence_vectors = self._embed(meta, chunks, sentences, on_progress)
+        vectors, sentence_vectors, piece_vectors = self._embed(
+            meta, chunks, sentences, on_progress, with_pieces
+        )
         self.store.ensure_model(self.embedder.name, self.embedder.dimension, SPLITTER_SETTINGS)
         kept = self.originals.keep(sha256, path.suffix, data, path.name)
         with self.store.transaction():
@@ -217,13 +229,14 @@ class Ingestor:
                 meta,
                 file_path=kept,
                 sha256=sha256,
-                fingerprint=self._fingerprint(sha256, meta),
+                fingerprint=fingerprint(meta),
                 text=text,
                 chunks=chunks,
                 embeddings=vectors,
                 sentence_embeddings=sentence_vectors,
                 sentence_spans=[sentence_spans(chunk) for chunk in chunks],
                 sources=loaded.sources,
+                piece_vectors=piece_vectors,
             )
             outcome = Outcome(path, "replaced" if replaced else "added", meta.id, len(chunks))
             if on_written is not None:
@@ -243,15 +256,30 @@ class Ingestor:
                 on_written(outcome, meta)
         return outcome
 
-    def _fingerprint(self, sha256: str, meta: DocumentMeta) -> str:
+    def _piece_embedder(self) -> PieceEmbedding | None:
+        """The embedder's word-piece run (late interaction) when this store keeps word-piece
+        vectors: the embedder gives them and the store holds at most late_interaction_up_to
+        passages. None: passage vectors only."""
+        with_pieces = getattr(self.embedder, "embed_with_pieces", None)
+        if with_pieces is None or not kept_at(
+            self.store.count_passages(), self.late_interaction_up_to
+        ):
+            return None
+        return with_pieces
+
+    def _fingerprint(self, sha256: str, meta: DocumentMeta, with_pieces: bool) -> str:
         """What, if changed, means re-splitting and re-embedding: the file's bytes, the title
-        (it is part of each embedded text), the model and the splitter settings."""
+        (it is part of each embedded text), the model, the splitter settings and whether
+        word-piece vectors are kept (a store from before them, or one that has just passed
+        late_interaction_up_to, is re-embedded once by `kb ingest`)."""
         parts = [
             sha256,
             meta.title,
             self.embedder.name,
             json.dumps(SPLITTER_SETTINGS, sort_keys=True),
         ]
+        if with_pieces:
+            parts.append("word-piece vectors")
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
     def _embed(
@@ -260,6 +288,7 @@ class Ingestor:
         chunks: list[Chunk],
         sentences: list[list[str]],
         on_progress: Progress,
+        with_pieces: PieceEmbedding | None,
     ):
         """Vectors for every passage and for each passage's sentences, in batches of texts of
         similar length (short sentences are not padded to a passage's length).
@@ -274,10 +303,20 @@ class Ingestor:
         distinct = list(dict.fromkeys(texts))
         order = sorted(range(len(distinct)), key=lambda i: len(distinct[i]))
         found = np.empty((len(distinct), self.embedder.dimension), dtype=np.float32)
+        # Late interaction: the passages' word-piece vectors come out of the same run.
+        passage_texts = set(texts[: len(chunks)])
+        pieces_of: dict[str, np.ndarray] = {}
         on_progress("embed", 0, len(distinct))  # the total is known before the first batch
         for start in range(0, len(order), self.batch_size):
             rows = order[start : start + self.batch_size]
-            found[rows] = self.embedder.embed([distinct[i] for i in rows])
+            batch = [distinct[i] for i in rows]
+            if with_pieces is None:
+                found[rows] = self.embedder.embed(batch)
+            else:
+                found[rows], per_text = with_pieces(batch)
+                for text, (_, piece_rows) in zip(batch, per_text, strict=True):
+                    if text in passage_texts:
+                        pieces_of[text] = piece_rows
             on_progress("embed", min(start + self.batch_size, len(distinct)), len(distinct))
         row_of = {text: row for row, text in enumerate(distinct)}
         vectors = found[[row_of[text] for text in texts]]
@@ -286,7 +325,10 @@ class Ingestor:
         for group in sentences:
             per_chunk.append(rest[: len(group)])
             rest = rest[len(group) :]
-        return passage_vectors, per_chunk
+        # Pieces for every passage or none (the model's fallback gives none).
+        pieces = [pieces_of.get(text) for text in texts[: len(chunks)]]
+        complete = with_pieces is not None and all(p is not None and len(p) for p in pieces)
+        return passage_vectors, per_chunk, (pieces if complete else None)
 
 
 def _read_capped(path: Path, max_bytes: int) -> bytes:

@@ -142,25 +142,41 @@ class QueryCache:
     def __init__(self, embedder: Embedder, maxsize: int = 2048) -> None:
         self.embedder = embedder
         self._maxsize = maxsize
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[np.ndarray, np.ndarray | None]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
     def embed_query(self, text: str) -> np.ndarray:
+        return self._entry(text)[0]
+
+    def query_pieces(self, text: str) -> np.ndarray | None:
+        """The query's content word-piece vectors (kb.late_interaction.content_rows), from the
+        same model run as its vector; None when the embedder gives no pieces."""
+        return self._entry(text)[1]
+
+    def _entry(self, text: str) -> tuple[np.ndarray, np.ndarray | None]:
         with self._lock:
-            vector = self._cache.get(text)
-            if vector is not None:
+            entry = self._cache.get(text)
+            if entry is not None:
                 self._cache.move_to_end(text)
                 self.hits += 1
-                return vector
-        vector = self.embedder.embed([text])[0]
+                return entry
+        with_pieces = getattr(self.embedder, "embed_with_pieces", None)
+        if with_pieces is None:
+            entry = (self.embedder.embed([text])[0], None)
+        else:
+            from kb.late_interaction import content_rows
+
+            vectors, pieces = with_pieces([text])
+            names, rows = pieces[0]
+            entry = (vectors[0], content_rows(names, rows) if len(rows) else None)
         with self._lock:
             self.misses += 1
-            self._cache[text] = vector
+            self._cache[text] = entry
             if len(self._cache) > self._maxsize:
                 self._cache.popitem(last=False)
-        return vector
+        return entry
 
 
 def make_embedder(name: str) -> Embedder:

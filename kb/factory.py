@@ -100,4 +100,5 @@ def open_knowledge_base(
         settings.index_path,
         approximate_from=settings.approximate_from,
         keyword_index_from=settings.keyword_index_from,
+        late_interaction_up_to=settings.late_interaction_up_to,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ import numpy as np
 from kb.embedder import MINILM_NAME
 from kb.embedder import MiniLMEmbedder
 from kb.embedder import normalise
+from kb.late_interaction import unit_rows
 from kb.onnx_export import INPUT_NAMES
 from kb.onnx_export import ExportUnusable
 from kb.onnx_export import load_usable
@@ -82,22 +84,41 @@ class OnnxEmbedder:
         return cls(graph, model_path, manifest.max_seq_length, **kwargs)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return self._embed_all(texts, with_pieces=False)[0]
+
+    def embed_with_pieces(
+        self, texts: Sequence[str]
+    ) -> tuple[np.ndarray, list[tuple[list[str], np.ndarray]]]:
+        """The texts' vectors (as `embed`) and, for each text, its word pieces with their
+        unit last-layer vectors before pooling (for late interaction, kb.late_interaction),
+        from the same run."""
+        return self._embed_all(texts, with_pieces=True)
+
+    def _embed_all(
+        self, texts: Sequence[str], with_pieces: bool
+    ) -> tuple[np.ndarray, list[tuple[list[str], np.ndarray]]]:
         texts = list(texts)
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        pieces: list = [None] * len(texts) if with_pieces else []
         # Similar lengths together: less padding to compute.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         batches = [order[s : s + self._batch_size] for s in range(0, len(order), self._batch_size)]
+        run = partial(self._embed_rows, texts, with_pieces=with_pieces)
         embedded = (
-            map(self._embed_rows, [texts] * len(batches), batches)
+            map(run, batches)
             if self._threads == 1 or len(batches) == 1
-            else self._thread_pool().map(self._embed_rows, [texts] * len(batches), batches)
+            else self._thread_pool().map(run, batches)
         )
-        for rows, vectors in zip(batches, embedded, strict=True):
+        for rows, (vectors, per_text) in zip(batches, embedded, strict=True):
             out[rows] = vectors
-        return out
+            for row, item in zip(rows, per_text, strict=False):
+                pieces[row] = item
+        return out, pieces
 
-    def _embed_rows(self, texts: list[str], rows: list[int]) -> np.ndarray:
-        return self._embed_batch([texts[i] for i in rows])
+    def _embed_rows(
+        self, texts: list[str], rows: list[int], with_pieces: bool
+    ) -> tuple[np.ndarray, list[tuple[list[str], np.ndarray]]]:
+        return self._run([texts[i] for i in rows], with_pieces)
 
     def _thread_pool(self):
         # onnxruntime runs a session from several threads at once and releases the GIL.
@@ -108,7 +129,9 @@ class OnnxEmbedder:
                 self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="onnx-embed")
             return self._pool
 
-    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+    def _run(
+        self, texts: list[str], with_pieces: bool
+    ) -> tuple[np.ndarray, list[tuple[list[str], np.ndarray]]]:
         encodings = self._tokenizer.encode_batch(texts)
         inputs = {
             "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
@@ -119,7 +142,12 @@ class OnnxEmbedder:
         mask = inputs["attention_mask"][..., None].astype(np.float32)
         # Mean pooling over the real tokens, as sentence-transformers' Pooling module does.
         pooled = (tokens * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
-        return normalise(pooled)
+        per_text = []
+        if with_pieces:
+            for row, encoding in enumerate(encodings):
+                real = int(sum(encoding.attention_mask))
+                per_text.append((list(encoding.tokens[:real]), unit_rows(tokens[row, :real])))
+        return normalise(pooled), per_text
 
 
 class ExportedMiniLM:
@@ -201,3 +229,15 @@ class ExportedMiniLM:
         if self._impl is None:
             self.load()
         return self._impl.embed(texts)
+
+    def embed_with_pieces(
+        self, texts: Sequence[str]
+    ) -> tuple[np.ndarray, list[tuple[list[str], np.ndarray]]]:
+        """As OnnxEmbedder.embed_with_pieces; the sentence-transformers fallback gives the
+        vectors and no pieces (late interaction then stays off)."""
+        if self._impl is None:
+            self.load()
+        if isinstance(self._impl, OnnxEmbedder):
+            return self._impl.embed_with_pieces(texts)
+        empty = np.zeros((0, self.dimension), dtype=np.float32)
+        return self._impl.embed(texts), [([], empty) for _ in texts]

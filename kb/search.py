@@ -29,6 +29,11 @@ from kb.index import VectorIndex
 from kb.keyword_index import DEFAULT_KEYWORD_INDEX_FROM
 from kb.keyword_index import KeywordIndex
 from kb.keyword_index import keyword_index_path
+from kb.late_interaction import DEFAULT_CACHE_BYTES
+from kb.late_interaction import DEFAULT_LATE_INTERACTION_UP_TO
+from kb.late_interaction import PieceCache
+from kb.late_interaction import kept_at
+from kb.late_interaction import maxsim
 from kb.matching import match_level
 from kb.models import Hit
 from kb.models import Passage
@@ -74,6 +79,10 @@ class SearchSettings:
     # ... unless that share of the best 2 * diverse_top candidates comes from one document (the
     # query is about it, as if filtered to it); 0 caps always.
     focus_share: float = 0.9
+    # Late interaction (kb.late_interaction): the best `late_top` candidates add late_weight
+    # times their MaxSim with the query, when the store holds all their word-piece vectors.
+    late_weight: float = 0.8
+    late_top: int = 20
 
 
 @dataclass(frozen=True)
@@ -105,6 +114,8 @@ class KnowledgeBase:
             from which FAISS search is approximate (kb.index).
         keyword_index_from: passages from which keyword search uses the tantivy index
             (kb.keyword_index) instead of the store's own.
+        late_interaction_up_to: the most passages a store may hold for the late-interaction
+            stage to run (kb.late_interaction; a larger store keeps no word-piece vectors).
     """
 
     def __init__(
@@ -115,6 +126,7 @@ class KnowledgeBase:
         settings: SearchSettings | None = None,
         approximate_from: int = DEFAULT_APPROXIMATE_FROM,
         keyword_index_from: int = DEFAULT_KEYWORD_INDEX_FROM,
+        late_interaction_up_to: int = DEFAULT_LATE_INTERACTION_UP_TO,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -122,6 +134,8 @@ class KnowledgeBase:
         self.index = VectorIndex(store, index_path, approximate_from)
         self.keywords = KeywordIndex(store, keyword_index_path(index_path))
         self.keyword_index_from = keyword_index_from
+        self.late_interaction_up_to = late_interaction_up_to
+        self.pieces = PieceCache(lambda ids: self.store.piece_vectors(ids), DEFAULT_CACHE_BYTES)
         self._passages = (-1, 0)  # (generation, passage count): counting 1M rows is not free
         self.settings = settings or SearchSettings()
         # Called before each search's work (the web app counts searches against its rate
@@ -140,10 +154,14 @@ class KnowledgeBase:
 
     def uses_keyword_index(self) -> bool:
         """Whether keyword search goes to the tantivy index (a large store) or the store."""
+        return self._passage_count()[1] >= self.keyword_index_from
+
+    def _passage_count(self) -> tuple[int, int]:
+        """(generation, passage count), counted again only when the generation moved."""
         generation = self.store.generation()
         if self._passages[0] != generation:
             self._passages = (generation, self.store.count_passages())
-        return self._passages[1] >= self.keyword_index_from
+        return self._passages
 
     def search(
         self,
@@ -207,7 +225,7 @@ class KnowledgeBase:
         similarity = nearest[0][1] if nearest else 0.0
         ranked = [(passages[pid], score) for pid, score in fused]
         if mode == "hybrid":
-            ranked = self._prefer_figures(query, ranked)
+            ranked = self._late_interaction(query, self._prefer_figures(query, ranked))
         per_document = self.settings.per_document
         if len(filters.documents) == 1 or self._about_one_document(ranked):
             per_document = 0
@@ -260,6 +278,34 @@ class KnowledgeBase:
             for passage, score in ranked
         ]
         return sorted(boosted, key=lambda item: (-item[1], item[0].id))
+
+    def _late_interaction(
+        self, query: str, ranked: list[tuple[Passage, float]]
+    ) -> list[tuple[Passage, float]]:
+        """Add late_weight x MaxSim to the best late_top candidates' scores (the stage's cost
+        and figures: docs/evaluation.md); unchanged when the store is past
+        late_interaction_up_to passages, the embedder gives no word pieces, or any of those
+        candidates has none stored (a store from before them, or one that keeps none)."""
+        generation, count = self._passage_count()
+        if not (
+            self.settings.late_weight and ranked and kept_at(count, self.late_interaction_up_to)
+        ):
+            return ranked
+        rows = self.queries.query_pieces(query)
+        if rows is None:
+            return ranked
+        head, tail = ranked[: self.settings.late_top], ranked[self.settings.late_top :]
+        ids = [passage.id for passage, _ in head]
+        stored = self.pieces.get(ids, generation, rows.shape[1])
+        if len(stored) < len(head):
+            return ranked
+        scores = maxsim(rows, [stored[pid] for pid in ids])
+        rescored = [
+            (passage, score + self.settings.late_weight * float(late))
+            for (passage, score), late in zip(head, scores, strict=True)
+        ]
+        rescored.sort(key=lambda item: (-item[1], item[0].id))
+        return rescored + tail
 
     def _semantic(self, query: str, n: int, filters: SearchFilters) -> list[tuple[int, float]]:
         vector = self.queries.embed_query(query)

@@ -20,6 +20,7 @@ from kb.errors import SettingsError
 from kb.index import DEFAULT_APPROXIMATE_FROM
 from kb.keyword_index import DEFAULT_KEYWORD_INDEX_FROM
 from kb.keyword_index import keyword_index_path
+from kb.late_interaction import DEFAULT_LATE_INTERACTION_UP_TO
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,10 @@ class Settings:
             which FAISS search is approximate (IVF) instead of exact.
         keyword_index_from: passages from which keyword search uses the tantivy index
             (kb.keyword_index) instead of the store's own (FTS5 / tsvector).
+        late_interaction_up_to: the most passages a store holds and still keeps each
+            passage's word-piece vectors for the late-interaction stage of search
+            (kb.late_interaction: about 50 KB a passage); past it, or at 0, search goes without
+            that stage and `kb ingest` stores none.
         max_upload_bytes: the largest file accepted.
         busy_timeout: seconds a write waits for another process's write before failing.
         pause_after_passages: for fault tests only (KB_TEST_PAUSE_AFTER_PASSAGES): a process
@@ -74,6 +79,7 @@ class Settings:
     database_url: str | None = None
     approximate_from: int = DEFAULT_APPROXIMATE_FROM
     keyword_index_from: int = DEFAULT_KEYWORD_INDEX_FROM
+    late_interaction_up_to: int = DEFAULT_LATE_INTERACTION_UP_TO
     max_upload_bytes: int = 50 * 1024 * 1024
     busy_timeout: float = 30.0
     pause_after_passages: int = 0
@@ -193,6 +199,7 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "database_url": ("KB_DATABASE_URL", _optional),
     "approximate_from": ("KB_APPROXIMATE_FROM", int),
     "keyword_index_from": ("KB_KEYWORD_INDEX_FROM", int),
+    "late_interaction_up_to": ("KB_LATE_INTERACTION_UP_TO", int),
     "max_upload_bytes": ("KB_MAX_UPLOAD_BYTES", int),
     "busy_timeout": ("KB_BUSY_TIMEOUT", float),
     "pause_after_passages": ("KB_TEST_PAUSE_AFTER_PASSAGES", int),

@@ -30,6 +30,7 @@ def _ingestor(settings: Settings):
         max_bytes=settings.max_upload_bytes,
         ocr=OcrSettings.from_settings(settings),
         originals=open_originals(settings, store),
+        late_interaction_up_to=settings.late_interaction_up_to,
     )
 
 

@@ -50,6 +50,7 @@ def worker(settings: Settings, once: bool, poll: float) -> None:
         max_bytes=settings.max_upload_bytes,
         ocr=OcrSettings.from_settings(settings),
         originals=originals,
+        late_interaction_up_to=settings.late_interaction_up_to,
     )
     runner = JobRunner(
         DocumentService(store, ingestor=ingestor),

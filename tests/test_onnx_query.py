@@ -25,6 +25,7 @@ from kb.onnx_export import export_dir
 from kb.onnx_export import load_usable
 from kb.onnx_export import read_manifest
 from kb.search import KnowledgeBase
+from kb.search import SearchSettings
 from kb.store import SqliteStore
 
 pytestmark = pytest.mark.model
@@ -126,17 +127,48 @@ def test_ingest_through_onnx_stores_the_same_vectors(data_dir, onnx_data_dir):
     assert (reference * exported).sum(axis=1).min() >= 0.9999
 
 
+def test_word_pieces_come_from_the_same_run_as_the_vectors(onnx):
+    texts = ["How much did Inverclyde save?", "shared services " * 300, "savings"]
+    vectors, pieces = onnx.embed_with_pieces(texts)
+    assert np.array_equal(vectors, onnx.embed(texts))
+    for names, rows in pieces:
+        assert names[0] == "[CLS]" and names[-1] == "[SEP]"
+        assert rows.shape == (len(names), 384) and len(names) <= 256
+        assert np.allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-5)
+    assert pieces[0][0][1:4] == ["how", "much", "did"]
+
+
+def test_ingest_through_onnx_stores_each_passages_word_pieces(onnx_data_dir, onnx):
+    from ingest.pipeline import embedding_text
+    from kb.late_interaction import unpack
+
+    store = SqliteStore(onnx_data_dir / "kb.sqlite3")
+    passages = [p for d in store.list_documents() for p in store.passages_of(d.id)]
+    stored = store.piece_vectors([p.id for p in passages])
+    assert set(stored) == {p.id for p in passages}
+    for passage in passages[::25]:
+        document = store.get_document(passage.document_id)
+        chunk = store.passages_by_id([passage.id])[passage.id]
+        _, [(names, rows)] = onnx.embed_with_pieces([embedding_text(document.meta, chunk)])
+        back = unpack(stored[passage.id], 384)
+        assert back.shape == rows.shape
+        assert (back * rows).sum(axis=1).min() >= 0.995  # int8 keeps each piece's direction
+    store.close()
+
+
 @pytest.mark.parametrize("path", QUERY_FILES, ids=lambda p: p.name)
 def test_kb_eval_figures_are_identical(data_dir, onnx_data_dir, onnx, model, path):
     """The same figures, to the third decimal, with the model of record throughout, with ONNX
-    query vectors over its store, and with ONNX for ingest and queries alike."""
+    query vectors over its store, and with ONNX for ingest and queries alike (the vectors'
+    figures: without the late-interaction stage, which needs the word pieces only the ONNX
+    run stores)."""
     if not path.exists():
         pytest.skip(f"{path} is not here (the shared folder sits beside the project)")
     queries = load_queries(path)
     figures = []
     for data, embedder in ((data_dir, model), (data_dir, onnx), (onnx_data_dir, onnx)):
         store = SqliteStore(data / "kb.sqlite3")
-        kb = KnowledgeBase(store, embedder, data / "index.faiss")
+        kb = KnowledgeBase(store, embedder, data / "index.faiss", SearchSettings(late_weight=0.0))
         figures.append(
             {
                 s.mode: [round(s.mrr, 3), *(round(s.recall[n], 3) for n in sorted(s.recall))]

@@ -71,6 +71,7 @@ def init_app(app: Flask) -> None:
         max_bytes=settings.max_upload_bytes,
         ocr=OcrSettings.from_settings(settings),
         originals=originals,
+        late_interaction_up_to=settings.late_interaction_up_to,
     )
     jobs = Jobs(kb.store)
     audit = AuditLog(kb.store)

@@ -1,9 +1,10 @@
 """Numbered schema migrations, applied when a store opens.
 
 Each schema change is one plain-SQL file, `<dialect>/NNNN_name.sql` (dialect `sqlite` or
-`postgres`; every number from 0007 on has a file in both), applied once, in number
-order, inside its own write transaction, and recorded in `schema_migrations` in that same
-transaction: a crash leaves a migration either wholly applied and recorded or not at all.
+`postgres`; PostgreSQL's 0001 baseline stands for SQLite's 0001-0004 and 0006, and every
+other number has a file in both), applied once, in number order, inside its own write
+transaction, and recorded in `schema_migrations` in that same transaction: a crash leaves a
+migration either wholly applied and recorded or not at all.
 Adding a table or column is one new file; a data folder never has to be rebuilt for it.
 
 Why not a library: yoyo-migrations 9.0 does the same with SQL files, but importing it took

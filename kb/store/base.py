@@ -203,9 +203,11 @@ class Store(ABC):
         sentence_embeddings: Sequence[np.ndarray] | None = None,
         sentence_spans: Sequence[Sequence[tuple[int, int]]] | None = None,
         sources: Sequence[Source] = (),
+        piece_vectors: Sequence[np.ndarray] | None = None,
     ) -> bool:
         """Add a document or replace it (and all its passages) in one transaction, with every
-        passage's figures (kb.figures.stored). Returns True when a document was replaced."""
+        passage's figures (kb.figures.stored) and, when given, its word-piece vectors (late
+        interaction). Returns True when a document was replaced."""
 
     @abstractmethod
     def update_metadata(self, meta: DocumentMeta) -> None:
@@ -237,6 +239,21 @@ class Store(ABC):
             "SELECT document_id, COUNT(*), MIN(id), MAX(id) FROM passages GROUP BY document_id"
         )
         return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+    def piece_vectors(self, ids: Sequence[int]) -> dict[int, bytes]:
+        """The stored word-piece vectors of these passages, packed (kb.late_interaction.pack),
+        for late interaction: those that have them (a store past `late_interaction_up_to`
+        passages keeps none). (SQL both databases speak.)"""
+        found: dict[int, bytes] = {}
+        for start in range(0, len(ids), 500):
+            part = [int(i) for i in ids[start : start + 500]]
+            marks = ",".join("?" * len(part))
+            rows = self.connection().execute(
+                f"SELECT passage_id, vectors FROM piece_vectors WHERE passage_id IN ({marks})",
+                part,
+            )
+            found.update((int(pid), bytes(blob)) for pid, blob in rows)
+        return found
 
     def document_embeddings(self, document_id: str) -> tuple[np.ndarray, np.ndarray]:
         """(packed vector ids, vectors) of one document's passages and sentences: what the

@@ -24,6 +24,7 @@ from kb.errors import NotFound
 from kb.errors import StoreError
 from kb.figures.stored import mark_current
 from kb.figures.stored import write_passage_figures
+from kb.late_interaction import pack
 from kb.models import Chunk
 from kb.models import Document
 from kb.models import DocumentMeta
@@ -273,6 +274,7 @@ class SqliteStore(Store):
         sentence_embeddings: Sequence[np.ndarray] | None = None,
         sentence_spans: Sequence[Sequence[tuple[int, int]]] | None = None,
         sources: Sequence[Source] = (),
+        piece_vectors: Sequence[np.ndarray] | None = None,
     ) -> bool:
         """Add a document or replace it (and all its passages) in one transaction.
 
@@ -292,6 +294,8 @@ class SqliteStore(Store):
             raise ValueError("each chunk needs exactly one embedding")
         if sentence_embeddings is not None and len(sentence_embeddings) != len(chunks):
             raise ValueError("each chunk needs its (possibly empty) sentence embeddings")
+        if piece_vectors is not None and len(piece_vectors) != len(chunks):
+            raise ValueError("each chunk needs its word-piece vectors")
         vectors = np.ascontiguousarray(embeddings, dtype=np.float32)
         with self.transaction() as conn:
             was_empty = not conn.execute("SELECT EXISTS (SELECT 1 FROM passages)").fetchone()[0]
@@ -361,6 +365,11 @@ class SqliteStore(Store):
                             for sub, row in enumerate(sentences[:MAX_SENTENCE_VECTORS], start=1)
                         ],
                     )
+                if piece_vectors is not None:
+                    conn.execute(
+                        "INSERT INTO piece_vectors (passage_id, vectors) VALUES (?,?)",
+                        (cursor.lastrowid, pack(piece_vectors[ordinal])),
+                    )
                 if self.on_passage_written is not None:
                     self.on_passage_written(meta.id, ordinal + 1, len(chunks))
             if was_empty:
@@ -412,6 +421,11 @@ class SqliteStore(Store):
         )
         conn.execute(
             "DELETE FROM passage_figures WHERE passage_id IN"
+            " (SELECT id FROM passages WHERE document_id = ?)",
+            (document_id,),
+        )
+        conn.execute(
+            "DELETE FROM piece_vectors WHERE passage_id IN"
             " (SELECT id FROM passages WHERE document_id = ?)",
             (document_id,),
         )

@@ -22,6 +22,8 @@ from pathlib import Path
 from ingest.pipeline import Outcome
 from ingest.service import DocumentService
 from ingest.service import Submission
+from kb.errors import StoreUnavailable
+from kb.jobs import CONNECTION_LOST
 from kb.jobs import DEFAULT_LEASE_SECONDS
 from kb.jobs import Job
 from kb.jobs import Jobs
@@ -122,8 +124,11 @@ class JobRunner:
                     if on_job is not None:
                         on_job(job)
                     continue
+            except StoreUnavailable as exc:
+                # One line, not a traceback every round while the database is away.
+                _log.warning("Could not look for upload jobs; trying again shortly: %s", exc)
             except Exception:
-                # The database is unreachable, say: wait and try again, never die of it.
+                # Anything else: wait and try again, never die of it.
                 _log.exception("Could not take the next upload job; trying again shortly")
             wake.wait(poll_seconds)
             if wake is not stop:
@@ -135,6 +140,8 @@ class JobRunner:
                 if not self.jobs.renew(job_id, self.name, self.lease_seconds):
                     _log.warning("Upload job %s is no longer held by this worker", job_id)
                     return
+            except StoreUnavailable as exc:
+                _log.warning("Could not renew the lease on upload job %s: %s", job_id, exc)
             except Exception:
                 _log.exception("Could not renew the lease on upload job %s", job_id)
 
@@ -172,6 +179,8 @@ class JobRunner:
                 return
             if not done_with_document:  # unchanged: nothing was written
                 self.jobs.finish(job.id, outcome.status, passages=outcome.passages)
+        except StoreUnavailable as exc:
+            self._put_back(job, exc)
         except Exception:
             _log.exception("Upload job %s failed unexpectedly", job.id)
             try:
@@ -179,3 +188,25 @@ class JobRunner:
                 self.originals.discard(job.sha256)
             except Exception:
                 _log.exception("Could not record the failure of upload job %s", job.id)
+
+    def _put_back(self, job: Job, exc: StoreUnavailable) -> None:
+        """The database connection was lost mid-job: the document's transaction rolled back,
+        so nothing of it is stored and the kept file stays; the job goes back in the queue
+        (or, with the database still away, waits for its lease to pass), never failed."""
+        try:
+            released = self.jobs.release(job.id, self.name, CONNECTION_LOST)
+            then = (
+                "it will be tried again now"
+                if released  # else its commit went through just before the connection went
+                else "it was finished meanwhile, or taken by another worker"
+            )
+        except StoreUnavailable:
+            then = "it will be tried again once the database is back and its lease has passed"
+        _log.warning(
+            "Upload job %s (%s): lost the connection to the database mid-job, so nothing of it "
+            "was stored; %s. %s",
+            job.id,
+            job.file_name,
+            then,
+            exc,
+        )

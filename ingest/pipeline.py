@@ -34,6 +34,7 @@ from kb.errors import DuplicateDocument
 from kb.errors import EmptyDocument
 from kb.errors import IngestError
 from kb.errors import KBError
+from kb.errors import StoreUnavailable
 from kb.late_interaction import DEFAULT_LATE_INTERACTION_UP_TO
 from kb.late_interaction import PieceEmbedding
 from kb.late_interaction import kept_at
@@ -157,6 +158,11 @@ class Ingestor:
     ) -> Outcome:
         """Take in one file; never raises for a bad file, returns a failed Outcome instead.
 
+        Raises:
+            StoreUnavailable: the database could not be reached or the connection was lost
+                (the transaction rolled back: nothing of the file is stored); the file is not
+                at fault, so it is not failed: the same call works once the database is back.
+
         Args:
             on_progress: told of the reading and embedding as they go.
             on_written: called with the outcome and the metadata inside the transaction that
@@ -165,6 +171,8 @@ class Ingestor:
         """
         try:
             return self._ingest(item, on_progress or (lambda *_: None), on_written)
+        except StoreUnavailable:
+            raise  # the database went away, not the file's fault: the caller tries again
         except KBError as exc:
             document_id = item.meta.id if item.meta else ""
             return Outcome(item.path, "failed", document_id, reason=str(exc))

@@ -11,6 +11,10 @@ worker that dies (a crash, `kill -9`, a machine gone) stops renewing; once its l
 another worker claims the job again. Each document is written in one transaction, so the dead
 worker left nothing of it behind. A job claimed MAX_ATTEMPTS times without finishing (a file
 that kills every worker that reads it) is reported as failed instead of being tried for ever.
+A worker that loses its database connection mid-job (PostgreSQL restarted, the network) puts
+the job back at once (`release`); that try counts too, so a file whose write breaks the
+connection every time is failed after MAX_ATTEMPTS as well, while an outage itself uses no
+tries: nothing can be claimed while the database is away.
 """
 
 from __future__ import annotations
@@ -40,6 +44,17 @@ DEFAULT_LEASE_SECONDS = 30.0
 DIED = (
     "The worker taking this file in stopped before it finished, several times over, so nothing "
     "was stored; upload the file again, or ask an administrator to look at the workers' logs."
+)
+# Said while a job waits to be tried again after the database connection was lost mid-job
+# (ingest.jobrunner), and, if that was how its last try ended, when it runs out of tries.
+CONNECTION_LOST = (
+    "The connection to the database was lost while this file was being taken in, so nothing "
+    "of it was stored; it will be tried again."
+)
+LOST_EVERY_TIME = (
+    f"The connection to the database was lost while this file was being taken in, on the last "
+    f"of {MAX_ATTEMPTS} tries, so nothing was stored; upload the file again once the database "
+    f"is steady, or ask an administrator to look at the database server's logs."
 )
 # Jobs a worker may take: queued, or running on a lease that has passed (its worker died).
 _CLAIMABLE = "status = 'queued' OR (status = 'running' AND lease_until < ?)"
@@ -191,10 +206,11 @@ class Jobs:
                     return None
                 job = Job(*row)
                 if job.attempts >= MAX_ATTEMPTS:
+                    message = LOST_EVERY_TIME if job.message == CONNECTION_LOST else DIED
                     conn.execute(
                         "UPDATE jobs SET status = 'failed', outcome = 'failed', message = ?,"
                         " updated_at = ? WHERE id = ?",
-                        (DIED, now, job.id),
+                        (message, now, job.id),
                     )
                     continue
                 conn.execute(
@@ -219,6 +235,19 @@ class Jobs:
                 "UPDATE jobs SET lease_until = ? WHERE id = ? AND worker = ?"
                 " AND status = 'running'",
                 (_now(lease_seconds), job_id, worker),
+            )
+            return cursor.rowcount == 1
+
+    def release(self, job_id: str, worker: str, message: str) -> bool:
+        """Put a worker's running job back in the queue, for any worker to take again at once
+        (the attempt it used stays counted: see LOST_EVERY_TIME); `message` says why while it
+        waits. False when the job is no longer this worker's running job (it finished, or its
+        lease passed and another worker claimed it)."""
+        with self.store.side_transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE jobs SET status = 'queued', worker = '', lease_until = '', message = ?,"
+                " updated_at = ? WHERE id = ? AND worker = ? AND status = 'running'",
+                (message, _now(), job_id, worker),
             )
             return cursor.rowcount == 1
 

@@ -31,7 +31,9 @@ from ingest.pipeline import Ingestor
 from ingest.service import DocumentService
 from kb.errors import StoreUnavailable
 from kb.factory import open_store
+from kb.jobs import CONNECTION_LOST
 from kb.jobs import DIED
+from kb.jobs import LOST_EVERY_TIME
 from kb.jobs import MAX_ATTEMPTS
 from kb.jobs import Jobs
 from kb.models import DocumentMeta
@@ -111,6 +113,19 @@ def test_a_job_that_kills_every_worker_is_failed_after_its_attempts(store):
     failed = jobs.get(job.id)
     assert (failed.status, failed.outcome, failed.message) == ("failed", "failed", DIED)
     assert jobs.pending() == []
+
+
+def test_a_job_whose_connection_is_lost_every_time_is_failed_saying_so(store):
+    job = queue_job(store)
+    jobs = Jobs(store)
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        assert jobs.claim("cut-off").attempts == attempt
+        assert jobs.release(job.id, "cut-off", CONNECTION_LOST)
+        assert not jobs.release(job.id, "cut-off", CONNECTION_LOST)  # no longer its own
+        assert (jobs.get(job.id).status, jobs.get(job.id).message) == ("queued", CONNECTION_LOST)
+    assert jobs.claim("next") is None
+    failed = jobs.get(job.id)
+    assert (failed.status, failed.message) == ("failed", LOST_EVERY_TIME)
 
 
 def test_a_job_is_recorded_done_in_its_documents_transaction(kb, settings, store, embedder):

@@ -277,8 +277,8 @@ def job_summary(job: Job) -> str:
             "replaced": f"Replaced the file of {title}: {passages}, searchable now.",
             "updated": f"Updated the details of {title}.",
         }.get(job.outcome, f"{job.file_name} is already stored for {title}; nothing changed.")
-    if job.status == "queued":
-        return f"{job.file_name} is waiting for another upload to finish."
+    if job.status == "queued":  # a message says why it is waiting again (kb.jobs.release)
+        return job.message or f"{job.file_name} is waiting for another upload to finish."
     pages = f"Read {job.pages} page{'s' if job.pages != 1 else ''}"
     if job.stage == "embed":
         return f"{pages}; embedded {job.embedded} of {job.to_embed} passages and sentences."

@@ -18,8 +18,10 @@ import hashlib
 import re
 from collections.abc import Callable
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 from ingest.blocks import LoadedFile
@@ -43,11 +45,13 @@ from kb.errors import DuplicateDocument
 from kb.errors import EmptyDocument
 from kb.errors import FileTooLarge
 from kb.errors import IngestError
+from kb.errors import KBError
 from kb.errors import UnsupportedFormat
 from kb.jobs import Job
 from kb.jobs import Jobs
 from kb.models import Document
 from kb.models import DocumentMeta
+from kb.originals import Originals
 from kb.store import Store
 
 REQUIRED_FIELDS = ("title", "publisher", "year", "kind")
@@ -270,6 +274,14 @@ def refuse_stored(store: Store, data: bytes, name: str, document_id: str | None 
         DuplicateDocument: saying which document holds it.
     """
     sha256 = hashlib.sha256(data).hexdigest()
+    refuse_stored_sha256(store, sha256, name, document_id)
+    return sha256
+
+
+def refuse_stored_sha256(
+    store: Store, sha256: str, name: str, document_id: str | None = None
+) -> None:
+    """`refuse_stored` for a file whose sha256 is known."""
     existing = store.find_by_sha256(sha256)
     if existing is not None and existing.id != document_id:
         raise DuplicateDocument(
@@ -278,7 +290,16 @@ def refuse_stored(store: Store, data: bytes, name: str, document_id: str | None 
             existing.id,
             existing.meta.title,
         )
-    return sha256
+
+
+def _id_taken(conn, document_id: str) -> bool:
+    """A document has that id, or an upload in progress is about to take it."""
+    row = conn.execute(
+        "SELECT 1 FROM documents WHERE id = ? UNION ALL"
+        " SELECT 1 FROM jobs WHERE document_id = ? AND status IN ('queued', 'running')",
+        (document_id, document_id),
+    ).fetchone()
+    return row is not None
 
 
 def _and(words: list[str]) -> str:
@@ -306,6 +327,7 @@ class DocumentService:
             need none, so `kb remove` does not load the model).
         audit: the audit log (default: the store's).
         jobs: uploads in progress, whose ids and files count as taken (the web app's).
+        originals: where an upload's file is kept for the worker (`queue_upload`).
     """
 
     def __init__(
@@ -315,11 +337,13 @@ class DocumentService:
         ingestor: Ingestor | None = None,
         audit: AuditLog | None = None,
         jobs: Jobs | None = None,
+        originals: Originals | None = None,
     ) -> None:
         self.store = store
         self._ingestor = ingestor
         self.audit = audit or AuditLog(store)
         self.jobs = jobs
+        self.originals = originals
 
     @property
     def ingestor(self) -> Ingestor:
@@ -341,18 +365,76 @@ class DocumentService:
         """Every check on an uploaded file before it is queued (its reading follows on the
         upload worker): a new document gets a free id (`base`, `base-2`...: not stored, not
         being uploaded); the file must not be stored as another document, be the very file
-        it replaces, or be in an upload in progress.
+        it replaces, or be in an upload in progress. `queue_upload` makes the same checks and
+        queues the job in the same transaction; this one only looks.
 
         Raises:
             DuplicateDocument: the file is already stored, or being added right now.
             IngestError: the file is refused (size, kind).
         """
-        if replacing is None:
-            # One snapshot for both reads: an upload finishing between them (its document
-            # committed after the first, its job no longer pending at the second) would
-            # otherwise leave its id looking free, and this file would replace it.
-            with self.store.snapshot():
-                meta = replace(meta, id=unique_id(meta.id, self._id_taken))
+        submission = self._check_file(data, name, meta, max_bytes, replacing)
+        # One snapshot for every read: an upload finishing between two of them (its document
+        # committed after the first, its job no longer pending at the second) would otherwise
+        # leave its id looking free.
+        with self.store.snapshot():
+            return self._claim_place(submission, replacing)
+
+    def queue_upload(
+        self,
+        data: bytes,
+        name: str,
+        meta: DocumentMeta,
+        *,
+        action: str,
+        user: str,
+        max_bytes: int | None,
+        replacing: Document | None = None,
+    ) -> Job:
+        """Check an uploaded file (as `check_upload`), keep it and queue its job for a worker.
+
+        The checks that depend on what else is stored or being uploaded (a free id; the same
+        file neither stored as another document nor being added right now) and the job's
+        creation are ONE write transaction, so two uploads at the same moment cannot both pass
+        them: of two with the same title the second gets `base-2`, of two of the same file the
+        second is refused. The file is kept first (writing it may take a moment other writers
+        need not wait for) and forgotten again if the upload is refused, unless a document or
+        another upload uses it.
+
+        Raises:
+            DuplicateDocument: the file is already stored, or being added right now.
+            IngestError: the file is refused (size, kind), or could not be kept; nothing is
+                stored or queued.
+        """
+        if self.jobs is None or self.originals is None:
+            raise RuntimeError("this DocumentService was made without jobs and originals")
+        submission = self._check_file(data, name, meta, max_bytes, replacing)
+        suffix = Path(submission.name).suffix
+        self.originals.keep(submission.sha256, suffix, data, submission.name)
+        try:
+            with self.store.side_transaction():
+                submission = self._claim_place(submission, replacing)
+                return self.jobs.create(
+                    action=action,
+                    user=user,
+                    file_name=submission.name,
+                    sha256=submission.sha256,
+                    meta=submission.meta,
+                )
+        except BaseException:
+            with suppress(KBError):  # a file left kept is harmless; the refusal is what counts
+                self.originals.discard(submission.sha256)
+            raise
+
+    def _check_file(
+        self,
+        data: bytes,
+        name: str,
+        meta: DocumentMeta,
+        max_bytes: int | None,
+        replacing: Document | None,
+    ) -> Submission:
+        """The checks on the file itself: size, kind, not stored already, not the very file
+        it replaces."""
         submission = prepare(self.store, data, name, meta, max_bytes=max_bytes, read=False)
         if replacing is not None and submission.sha256 == replacing.sha256:
             raise DuplicateDocument(
@@ -361,23 +443,29 @@ class DocumentService:
                 replacing.id,
                 replacing.meta.title,
             )
-        for job in self._pending():
-            if job.sha256 == submission.sha256:
-                raise DuplicateDocument(
-                    f"{submission.name} is being added right now as \u201c{job.title}\u201d.",
-                    "",  # not stored yet: nothing to link to
-                    job.title,
-                )
         return submission
 
-    def _pending(self) -> list[Job]:
-        return self.jobs.pending() if self.jobs is not None else []
-
-    def _id_taken(self, document_id: str) -> bool:
-        """A document has that id, or an upload in progress is about to take it."""
-        if self.store.documents_by_id([document_id]):
-            return True
-        return any(job.document_id == document_id for job in self._pending())
+    def _claim_place(self, submission: Submission, replacing: Document | None) -> Submission:
+        """The checks against what else is stored or being uploaded, read in the caller's
+        transaction or snapshot: a new document's free id, the file not stored as another
+        document (read again: it may have been added since `_check_file`) nor being added."""
+        conn = self.store.connection()
+        meta = submission.meta
+        if replacing is None:
+            meta = replace(meta, id=unique_id(meta.id, partial(_id_taken, conn)))
+        refuse_stored_sha256(self.store, submission.sha256, submission.name, meta.id)
+        adding = conn.execute(
+            "SELECT title FROM jobs WHERE sha256 = ? AND status IN ('queued', 'running')"
+            " ORDER BY created_at LIMIT 1",
+            (submission.sha256,),
+        ).fetchone()
+        if adding is not None:
+            raise DuplicateDocument(
+                f"{submission.name} is being added right now as \u201c{adding[0]}\u201d.",
+                "",  # not stored yet: nothing to link to
+                adding[0],
+            )
+        return replace(submission, meta=meta)
 
     # -- changes ------------------------------------------------------------------------------
 

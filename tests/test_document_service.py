@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from ingest.pipeline import IngestItem
 from ingest.pipeline import Ingestor
 from ingest.service import DocumentService
 from ingest.service import build_meta
@@ -17,7 +16,6 @@ from kb.audit import AuditLog
 from kb.errors import DuplicateDocument
 from kb.errors import NotFound
 from kb.errors import StoreError
-from kb.factory import open_store
 from kb.jobs import Jobs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -168,35 +166,3 @@ def test_the_web_app_and_the_command_line_change_documents_only_through_the_serv
         if isinstance(node, ast.Call)
     }
     assert called & _SERVICE_ONLY == set()
-
-
-def test_an_upload_finishing_between_the_id_checks_keeps_its_id(
-    documents, store, settings, embedder, tmp_path, monkeypatch
-):
-    """A new upload's id must be free of stored documents and of uploads in progress, read
-    as one state: an upload of the same title that finishes between the two reads (its
-    document committed after the first, its job done before the second) still holds its id,
-    or the new file would replace it."""
-    meta = build_meta(**META)
-    job = documents.jobs.create(
-        action="add", user="ada", file_name="a.md", sha256="a" * 64, meta=meta
-    )
-    path = tmp_path / "a.md"
-    path.write_bytes(TEXT)
-    worker = open_store(settings)  # the worker's own connection, as in another process
-    look_up = store.documents_by_id
-    finished = []
-
-    def looked_up_then_the_upload_finished(ids):
-        found = look_up(ids)
-        if not finished:
-            Ingestor(worker, embedder, settings.files_dir).ingest_one(IngestItem(path, meta))
-            Jobs(worker).finish(job.id, "added", passages=1)
-            finished.append(job.id)
-        return found
-
-    monkeypatch.setattr(store, "documents_by_id", looked_up_then_the_upload_finished)
-    second = documents.check_upload(TEXT + b"\nAgain.\n", "b.md", meta, max_bytes=None)
-    worker.close()
-    assert finished and store.get_document(meta.id).meta.title == META["title"]
-    assert second.meta.id == "quokka-payroll-study-2"

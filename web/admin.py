@@ -75,7 +75,9 @@ def init_app(app: Flask) -> None:
     )
     jobs = Jobs(kb.store)
     audit = AuditLog(kb.store)
-    documents = DocumentService(kb.store, ingestor=ingestor, audit=audit, jobs=jobs)
+    documents = DocumentService(
+        kb.store, ingestor=ingestor, audit=audit, jobs=jobs, originals=originals
+    )
     runner = None
     if settings.uploads == "server":
         runner = JobRunner(
@@ -91,7 +93,7 @@ def init_app(app: Flask) -> None:
         audit=audit,
         documents=documents,
         originals=originals,
-        upload_worker=UploadWorker(jobs, originals, runner, keep_polling=not app.config["TESTING"]),
+        upload_worker=UploadWorker(runner, keep_polling=not app.config["TESTING"]),
     )
     if app.config.get("MAX_CONTENT_LENGTH") is None:
         app.config["MAX_CONTENT_LENGTH"] = max_request_bytes(settings.max_upload_bytes)
@@ -197,7 +199,8 @@ def _json_refusal(exc: KBError):
 
 
 def _start(action: str, meta: DocumentMeta, current: Document | None = None) -> Job:
-    """The document service's checks on the posted file, then its job on the upload worker.
+    """The posted file checked and queued by the document service (one transaction for the
+    checks against other uploads and the job: web.uploads), then the upload thread woken.
 
     Args:
         action: "add" or "replace".
@@ -208,11 +211,18 @@ def _start(action: str, meta: DocumentMeta, current: Document | None = None) -> 
     data, name = read_upload(request.files.get("file"), settings.max_upload_bytes)
     # Read on the upload worker, not here: a file's reading is bounded by what it expands to
     # (ingest/limits.py), but even within that it may take seconds the request need not wait.
-    submission = _documents().check_upload(
-        data, name, meta, max_bytes=settings.max_upload_bytes, replacing=current
+    job = _documents().queue_upload(
+        data,
+        name,
+        meta,
+        action=action,
+        user=current_user(),
+        max_bytes=settings.max_upload_bytes,
+        replacing=current,
     )
     worker: UploadWorker = current_app.extensions["upload_worker"]
-    return worker.submit(action=action, user=current_user(), submission=submission, data=data)
+    worker.wake()
+    return job
 
 
 def _upload_page(values: dict, error: KBError | None = None, status: int = 200):

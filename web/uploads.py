@@ -1,30 +1,26 @@
 """Uploads: a file read safely from a form, kept, queued, and taken in by a worker.
 
 The name a browser sends is never used as a path: `display_name` keeps only plain characters
-(werkzeug's secure_filename) for messages and for the scratch copy a worker reads. The bytes
-are kept by kb.originals (a folder, or the database when servers are on several machines) and a
-job is queued (kb.jobs); a worker (ingest.jobrunner) takes it in: this process's own upload
-thread by default, or `kb worker` processes when the settings say servers only queue uploads
-(KB_UPLOADS=queue). The jobs table holds the progress, so any process can report it, and the
-store's generation bump makes the new document searchable in every process.
+(werkzeug's secure_filename) for messages and for the scratch copy a worker reads. The document
+service checks the file, keeps its bytes (kb.originals: a folder, or the database when servers
+are on several machines) and queues a job (kb.jobs); a worker (ingest.jobrunner) takes it in:
+this process's own upload thread by default, or `kb worker` processes when the settings say
+servers only queue uploads (KB_UPLOADS=queue). The jobs table holds the progress, so any
+process can report it, and the store's generation bump makes the new document searchable in
+every process.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from pathlib import Path
 
 from werkzeug.datastructures import FileStorage
 from werkzeug.utils import secure_filename
 
 from ingest.jobrunner import JobRunner
-from ingest.service import Submission
 from ingest.service import check_size
 from kb.errors import IngestError
-from kb.jobs import Job
-from kb.jobs import Jobs
-from kb.originals import Originals
 
 # Room for the form's other fields (title, tags, CSRF token) on top of the file itself; also
 # the most any request but an upload may send (web.production).
@@ -65,13 +61,11 @@ def max_request_bytes(max_upload_bytes: int) -> int:
 
 
 class UploadWorker:
-    """Queues uploads for any worker, and (unless the settings leave them to `kb worker`)
-    runs queued jobs on one background thread of this process, one at a time, while the site
-    keeps serving searches.
+    """Unless the settings leave uploads to `kb worker`, runs queued jobs on one background
+    thread of this process, one at a time, while the site keeps serving searches. The jobs
+    are queued by the document service (ingest.service.DocumentService.queue_upload).
 
     Args:
-        jobs: the queue.
-        originals: where an uploaded file is kept for the worker that takes it in.
         runner: runs the jobs on this process's thread; None: servers only queue them.
         keep_polling: also look for jobs other processes queued (or left behind when they
             died) every `poll_seconds`, not only after an upload here (a production server;
@@ -80,15 +74,11 @@ class UploadWorker:
 
     def __init__(
         self,
-        jobs: Jobs,
-        originals: Originals,
         runner: JobRunner | None,
         *,
         keep_polling: bool = False,
         poll_seconds: float = 2.0,
     ) -> None:
-        self.jobs = jobs
-        self.originals = originals
         self.runner = runner
         self.keep_polling = keep_polling
         self.poll_seconds = poll_seconds
@@ -99,28 +89,11 @@ class UploadWorker:
         if runner is not None and keep_polling:
             self._ensure_thread()
 
-    def submit(self, *, action: str, user: str, submission: Submission, data: bytes) -> Job:
-        """Keep the file, record a queued job, and wake this process's runner (if it has one).
-
-        Raises:
-            IngestError: the file could not be kept (nothing was recorded).
-        """
-        self.originals.keep(submission.sha256, Path(submission.name).suffix, data, submission.name)
-        try:
-            job = self.jobs.create(
-                action=action,
-                user=user,
-                file_name=submission.name,
-                sha256=submission.sha256,
-                meta=submission.meta,
-            )
-        except BaseException:
-            self.originals.discard(submission.sha256)
-            raise
+    def wake(self) -> None:
+        """A job was queued here: have this process's runner (if it has one) look at once."""
         if self.runner is not None:
             self._ensure_thread()
             self._wake.set()
-        return job
 
     def _ensure_thread(self) -> None:
         with self._lock:

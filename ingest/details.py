@@ -1,17 +1,22 @@
-"""The details a file states about itself (title, publisher, year), to prefill the upload form.
+"""The details a file states about itself (title, publisher, year, kind), to prefill the upload
+form.
 
 Nothing here is trusted: the researcher sees the values and corrects them before the document
 goes in (build_meta checks them then). Where the values come from:
 
 - PDF: the document information dictionary (/Title, /Author, /CreationDate) and the XMP packet
-  (dc:title, dc:publisher, dc:creator, dc:date, xmp:CreateDate), both read by pypdf; XMP wins
-  where both have a value (it is the newer, richer record and tools keep it more carefully).
-- DOCX: the core properties (title, author, created; python-docx) and the company in the
-  extended properties (docProps/app.xml), which names an organisation more often than the
+  (dc:title, dc:publisher, dc:creator, dc:date, xmp:CreateDate, dc:type), both read by pypdf;
+  XMP wins where both have a value (it is the newer, richer record and tools keep it more
+  carefully).
+- DOCX: the core properties (title, author, created, category; python-docx) and the company in
+  the extended properties (docProps/app.xml), which names an organisation more often than the
   author does.
 - HTML: <title> or og:title / citation_title / DC.title; the publisher from citation_publisher,
   DC.publisher, og:site_name or author; the year from citation_publication_date,
-  article:published_time, DC.date, date, or a <time datetime> in the page.
+  article:published_time, DC.date, date, or a <time datetime> in the page; the kind from
+  og:type or DC.type.
+- The kind only where the file names one of ours (kb.catalog.KINDS) in so many words ("Case
+  study", "Briefing paper", og:type "article"); "document" is never offered, it says nothing.
 - Markdown and text: the first heading or line as the title; nothing else is stated.
 
 A value that is not usable (a title that is a file name like "Microsoft Word - draft3.doc",
@@ -61,7 +66,8 @@ class FileDetails:
 
     Attributes:
         name: the file name (with the extension its content has).
-        title, publisher, year: the suggested values, as the form's fields hold them.
+        title, publisher, year, kind: the suggested values, as the form's fields hold them
+            (kind: one of kb.catalog.KINDS).
         sources: for each field found, where it was found ("PDF XMP dc:title"), so the page
             can say it and the researcher knows what to check.
     """
@@ -70,6 +76,7 @@ class FileDetails:
     title: str = ""
     publisher: str = ""
     year: str = ""
+    kind: str = ""
     sources: dict | None = None
 
     def to_dict(self) -> dict:
@@ -100,6 +107,8 @@ class _Found:
 def _usable(field: str, value: object) -> str:
     if field == "year":
         return _year(value)
+    if field == "kind":
+        return _kind(value)
     text = tidy(str(value))
     if not text or len(text) > MAX_CHARS or text.lower() in ("unknown", "none", "n/a", "-"):
         return ""
@@ -108,6 +117,22 @@ def _usable(field: str, value: object) -> str:
     if field == "publisher" and _SOFTWARE.search(text):
         return ""
     return text
+
+
+# The words by which a file may say what it is, as our kinds (kb.catalog.KINDS); the first
+# that matches wins.
+_KIND_WORDS = (
+    (re.compile(r"\bcase[\s_-]*stud(?:y|ies)\b", re.I), "case-study"),
+    (re.compile(r"\bbriefing\b", re.I), "briefing"),
+    (re.compile(r"\bguidance\b", re.I), "guidance"),
+    (re.compile(r"\breports?\b", re.I), "report"),
+    (re.compile(r"\barticle\b", re.I), "article"),
+)
+
+
+def _kind(value: object) -> str:
+    text = tidy(str(value))[:MAX_CHARS]
+    return next((kind for words, kind in _KIND_WORDS if words.search(text)), "")
 
 
 def _year(value: object) -> str:
@@ -181,6 +206,9 @@ def _pdf(data: bytes, name: str, found: _Found) -> None:
         found.offer("year", _first(xmp.dc_date), "the PDF's XMP dc:date")
         found.offer("year", xmp.xmp_create_date, "the PDF's XMP xmp:CreateDate")
     found.offer("year", info.get("/CreationDate"), "the PDF's document information (date)")
+    if xmp is not None:
+        for value in xmp.dc_type or ():
+            found.offer("kind", value, "the PDF's XMP dc:type")
 
 
 def _xmp(reader):
@@ -224,6 +252,7 @@ def _docx(data: bytes, name: str, found: _Found) -> None:
                 found.offer("publisher", _unescape(text), "the Word document's company")
     found.offer("publisher", properties.author, "the Word document's properties (author)")
     found.offer("year", properties.created, "the Word document's properties (created)")
+    found.offer("kind", properties.category, "the Word document's properties (category)")
 
 
 def _unescape(text: str) -> str:
@@ -250,6 +279,8 @@ _HTML_META = (
     ("dc.date.issued", "year"),
     ("date", "year"),
     ("pubdate", "year"),
+    ("dc.type", "kind"),
+    ("og:type", "kind"),
 )
 
 
@@ -306,6 +337,6 @@ def _plain(data: bytes, name: str, found: _Found) -> None:
 def describe(details: FileDetails) -> str:
     """One sentence for the form: what was filled in, and from where, to be checked."""
     if not details.sources:
-        return f"{details.name} states no title, publisher or year: fill them in."
+        return f"{details.name} states no title, publisher, year or kind: fill them in."
     parts = [f"{field} from {source}" for field, source in details.sources.items()]
     return f"Filled in from {details.name}: " + "; ".join(parts) + ". Check them before adding."

@@ -55,7 +55,7 @@ def server(tmp_path_factory):
 
 PAGE_TITLE = "Joint payroll for two island councils"
 PAGE = f"""<html><head><meta charset="utf-8"><title>{PAGE_TITLE} | Island Times</title>
-<meta property="og:site_name" content="Island Times">
+<meta property="og:site_name" content="Island Times"><meta property="og:type" content="article">
 <meta property="article:published_time" content="2022-03-04T09:00:00Z"></head>
 <body><article><h1>{PAGE_TITLE}</h1><p>The two councils of the islands agreed to run one
 payroll office between them from the spring, and its staff moved to a single building.</p>
@@ -143,11 +143,13 @@ def test_researcher_uploads_finds_and_removes_a_pdf(server, browser, tmp_path):
         "Browser Test Unit",
         "2025",
     ]
-    assert [value(f"{name}-2") for name in ("title", "publisher", "year")] == [
+    assert [value(f"{name}-2") for name in ("title", "publisher", "year", "kind")] == [
         PAGE_TITLE,
         "Island Times",
         "2022",
+        "article",  # the page's og:type
     ]
+    assert value("kind-1") == "report"  # the PDF does not say: the form's default stays
     assert "Check them before adding" in browser.find_element(By.ID, "item-1-status").text
     assert not browser.find_element(By.ID, "title-3").is_enabled()  # refused: not sent
 
@@ -157,7 +159,6 @@ def test_researcher_uploads_finds_and_removes_a_pdf(server, browser, tmp_path):
     title.send_keys(TITLE)
     Select(browser.find_element(By.ID, "kind-1")).select_by_value("briefing")
     browser.find_element(By.ID, "tags-1").send_keys("payroll, test")
-    Select(browser.find_element(By.ID, "kind-2")).select_by_value("article")
     button = browser.find_element(By.CSS_SELECTOR, ".admin-form button[type=submit]")
     # The site scrolls smoothly, so Chromium's own scroll before a click can still be moving
     # when it clicks, far down this long form; the button is brought into view at once first.

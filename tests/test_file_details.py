@@ -148,12 +148,30 @@ def test_html_title_and_meta_tags():
     )
 
 
+def test_the_kind_where_the_file_names_one_of_ours():
+    pdf = with_xmp(info_pdf(), dc_type=["Text", "Case Study"])
+    assert read_details(pdf, "c.pdf", "pdf").kind == "case-study"
+    assert read_details(pdf, "c.pdf", "pdf").sources["kind"] == "the PDF's XMP dc:type"
+    assert read_details(info_pdf(), "r.pdf", "pdf").kind == ""  # says nothing
+    import docx
+
+    document = docx.Document(io.BytesIO(docx_file("Back office review")))
+    document.core_properties.category = "Briefing paper"
+    out = io.BytesIO()
+    document.save(out)
+    assert read_details(out.getvalue(), "b.docx", "docx").kind == "briefing"
+    for og_type, kind in (("article", "article"), ("website", ""), ("document", "")):
+        page = f'<head><meta property="og:type" content="{og_type}"></head><p>x</p>'.encode()
+        assert read_details(page, "p.html", "html").kind == kind
+
+
 def test_markdown_heading_and_nothing_stated():
     assert read_details(b"# Notes on payroll\n\nText.", "n.md", "markdown").title == (
         "Notes on payroll"
     )
     details = read_details(b"\n".join([b"word " * 40] * 3), "n.txt", "text")
-    assert (details.title, details.publisher, details.year, details.sources) == ("", "", "", {})
+    assert (details.title, details.publisher, details.year, details.kind) == ("", "", "", "")
+    assert details.sources == {}
 
 
 def test_damaged_and_locked_files_get_one_sentence():

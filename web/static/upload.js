@@ -1,13 +1,14 @@
 /* The upload page with several files: each chosen file gets its own details (title, publisher,
- * year, kind, tags, source) prefilled from what the file states (POST data-details-url, which
- * stores nothing) for the researcher to check, and its own progress line once added. Each file
+ * year, kind, tags, source), the first four prefilled from what the file states where the
+ * researcher has not filled them in yet (POST data-details-url, which stores nothing) for the
+ * researcher to check, and its own progress line once added. Each file
  * is posted on its own, asking for JSON: a refusal is shown on that file's line, in the
  * server's sentence, and the others go ahead. Without this script the page is a form for one
  * file, as before. Needs admin.js (kbJobs.follow). */
 (function () {
   "use strict";
 
-  var PREFILLED = ["title", "publisher", "year"];
+  var PREFILLED = ["title", "publisher", "year", "kind"];
 
   function start() {
     var form = document.getElementById("upload-form");
@@ -85,6 +86,9 @@
       fieldset.appendChild(bar);
       fieldset.appendChild(remove);
       list.appendChild(fieldset);
+      fieldset.addEventListener("change", function (event) {
+        event.target.setAttribute("data-touched", "");
+      });
       var item = { file: file, fieldset: fieldset, status: status, bar: bar, state: "reading" };
       remove.addEventListener("click", function () {
         items.splice(items.indexOf(item), 1);
@@ -110,7 +114,7 @@
         }
         PREFILLED.forEach(function (name) {
           var control = field(item, name);
-          if (body[name] && !control.value) {
+          if (body[name] && untouched(control)) {
             control.value = body[name];
             control.setAttribute("data-prefilled", "");
           }
@@ -178,6 +182,15 @@
         item.status.textContent = message;
       });
     }
+  }
+
+  // A field the researcher has not filled in yet: empty, or a list still on its default.
+  function untouched(control) {
+    if (control.hasAttribute("data-touched")) { return false; }
+    if (control.tagName === "SELECT") {
+      return control.selectedIndex < 0 || control.options[control.selectedIndex].defaultSelected;
+    }
+    return !control.value;
   }
 
   function setDisabled(fieldset, disabled, buttons) {

@@ -26,6 +26,7 @@ from test_limits import SIX_PAGES_ONE_STREAM
 from ingest.pipeline import Ingestor
 from kb.embedder import HashingEmbedder
 from kb.errors import NotFound
+from kb.errors import StoreUnavailable
 from kb.factory import open_store
 from kb.search import KnowledgeBase
 from kb_cli.main import cli
@@ -603,3 +604,33 @@ def test_audit_log_shows_who_did_what_to_which_document_and_when(logged_in, app)
     assert "remove" in rows[0] and "Tayside Contracts" in rows[0] and RESEARCHER in rows[0]
     assert "<time datetime=" in rows[0]
     assert "add" in rows[1] and 'href="/documents/quokka-payroll-study"' in rows[1]
+
+
+def test_an_upload_while_the_database_is_unreachable_is_a_503_not_a_refusal(
+    logged_in, app, monkeypatch
+):
+    """The database's trouble is not the file's: the site's 503 with its one sentence and
+    Retry-After, as every other page (was: a 400 telling the researcher to check
+    KB_DATABASE_URL)."""
+    store = app.extensions["kb"].store
+
+    def unreachable(*args, **kwargs):
+        raise StoreUnavailable("The database server at db:5432/kb cannot be reached (refused).")
+
+    monkeypatch.setattr(store, "find_by_sha256", unreachable)
+    data = make_pdf(PHRASE)
+    details = logged_in.post(
+        "/admin/upload/details",
+        data={
+            "csrf_token": csrf_token(logged_in, "/admin/upload"),
+            "file": (io.BytesIO(data), "a.pdf"),
+        },
+        content_type="multipart/form-data",
+        headers={"Accept": "application/json"},
+    )
+    for response in (upload(logged_in, data, "a.pdf", **META), details):
+        assert response.status_code == 503 and response.headers["Retry-After"]
+        assert "cannot be reached right now" in text_of(response)
+        assert "KB_DATABASE_URL" not in text_of(response)
+    monkeypatch.undo()
+    assert len(app.extensions["jobs"].recent()) == 0

@@ -35,6 +35,7 @@ from kb.errors import DuplicateDocument
 from kb.errors import FileTooLarge
 from kb.errors import IngestError
 from kb.errors import KBError
+from kb.errors import StoreError
 from kb.errors import UnsupportedFormat
 from kb.factory import open_originals
 from kb.jobs import Job
@@ -165,6 +166,8 @@ def upload():
                 "each with its own details."
             )
         job = _start("add", build_meta(**values))
+    except StoreError:
+        raise  # the database's trouble, not the input's: a 503 (web.errors)
     except KBError as exc:
         if asks_for_json():
             return _json_refusal(exc)
@@ -186,6 +189,8 @@ def upload_details():
     try:
         data, name = read_upload(request.files.get("file"), settings.max_upload_bytes)
         details = file_details(current_kb().store, data, name, settings.max_upload_bytes)
+    except StoreError:
+        raise  # the database's trouble, not the input's: a 503 (web.errors)
     except KBError as exc:
         return _json_refusal(exc)
     return jsonify({**details.to_dict(), "message": describe(details)})
@@ -309,6 +314,8 @@ def edit(document_id: str):
     values = {name: request.form.get(name, "") for name in FIELDS}
     try:
         meta, changed = _documents().edit(document.id, values, user=current_user())
+    except StoreError:
+        raise  # the database's trouble, not the input's: a 503 (web.errors)
     except KBError as exc:
         return _edit_page(document, values, error=str(exc), status=400)
     if not changed:
@@ -349,6 +356,8 @@ def replace_file(document_id: str):
         return _replace_page(document)
     try:
         job = _start("replace", document.meta, current=document)
+    except StoreError:
+        raise  # the database's trouble, not the input's: a 503 (web.errors)
     except KBError as exc:
         return _replace_page(document, error=exc, status=_status(exc))
     return redirect(url_for("admin.progress", job_id=job.id), 303)

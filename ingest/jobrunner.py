@@ -174,8 +174,7 @@ class JobRunner:
                     on_written=finish_with_document,
                 )
             if outcome.status == "failed":
-                self.jobs.finish(job.id, "failed", message=outcome.reason)
-                self.originals.discard(job.sha256)
+                self._fail(job, outcome.reason)
                 return
             if not done_with_document:  # unchanged: nothing was written
                 self.jobs.finish(job.id, outcome.status, passages=outcome.passages)
@@ -184,10 +183,16 @@ class JobRunner:
         except Exception:
             _log.exception("Upload job %s failed unexpectedly", job.id)
             try:
-                self.jobs.finish(job.id, "failed", message=FAILED_UNEXPECTEDLY)
-                self.originals.discard(job.sha256)
+                self._fail(job, FAILED_UNEXPECTEDLY)
             except Exception:
                 _log.exception("Could not record the failure of upload job %s", job.id)
+
+    def _fail(self, job: Job, message: str) -> None:
+        """Record the job failed and forget its file in one transaction: whoever sees the job
+        failed no longer finds the file (a crash in between left it kept for nothing)."""
+        with self.jobs.store.side_transaction():
+            self.jobs.finish(job.id, "failed", message=message)
+            self.originals.discard(job.sha256)  # sees the job failed: no longer in use
 
     def _put_back(self, job: Job, exc: StoreUnavailable) -> None:
         """The database connection was lost mid-job: the document's transaction rolled back,

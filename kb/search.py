@@ -225,10 +225,15 @@ class KnowledgeBase:
         similarity = nearest[0][1] if nearest else 0.0
         ranked = [(passages[pid], score) for pid, score in fused]
         if mode == "hybrid":
-            ranked = self._late_interaction(query, self._prefer_figures(query, ranked))
+            ranked = self._prefer_figures(query, ranked)
+        # Whether the query is about one document is judged before late interaction: MaxSim
+        # lifts a document's passages that repeat the query's words together, which would
+        # lift the one-document cap for a general query ("savings from back office sharing").
         per_document = self.settings.per_document
         if len(filters.documents) == 1 or self._about_one_document(ranked):
             per_document = 0
+        if mode == "hybrid":
+            ranked = self._late_interaction(query, ranked)
         chosen = collapse_overlaps(ranked, k, per_document, self.settings.diverse_top)
         hits = self._hits(chosen, terms, rankings)
         level = match_level(similarity, self.settings.none_below, self.settings.good_from)

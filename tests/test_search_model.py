@@ -3,15 +3,17 @@ single mode, the quality bar holds, and citations carry the printed page and sec
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from conftest import ROOT
 
 from kb.citations import passage_pages
-from kb.embedder import MiniLMEmbedder
 from kb.evaluation import evaluate
 from kb.evaluation import flag_rates
 from kb.evaluation import load_queries
 from kb.models import SearchFilters
+from kb.onnx_embedder import ExportedMiniLM
 from kb.search import KnowledgeBase
 
 QUERY_FILES = [
@@ -23,15 +25,9 @@ pytestmark = pytest.mark.model
 
 
 @pytest.fixture(scope="module")
-def model():
-    embedder = MiniLMEmbedder()
-    embedder.load()
-    return embedder
-
-
-@pytest.fixture(scope="module")
-def corpus_kb(tmp_path_factory, model):
-    """The real default corpus, ingested with the real model."""
+def corpus_kb(tmp_path_factory):
+    """The real default corpus, ingested with the real model as `kb ingest` does (its ONNX
+    export, which stores the word pieces: searches run the late-interaction stage)."""
     from ingest.pipeline import Ingestor
     from ingest.pipeline import catalog_items
     from kb.catalog import load_catalog
@@ -39,11 +35,15 @@ def corpus_kb(tmp_path_factory, model):
 
     data = tmp_path_factory.mktemp("data")
     store = SqliteStore(data / "kb.sqlite3")
-    outcomes = Ingestor(store, model, data / "files").ingest(
+    embedder = ExportedMiniLM(data, threads=os.cpu_count() or 1, export_if_missing=True)
+    outcomes = Ingestor(store, embedder, data / "files").ingest(
         catalog_items(load_catalog(ROOT / "corpus" / "catalog.toml"))
     )
     assert all(o.status == "added" for o in outcomes), outcomes
-    return KnowledgeBase(store, model, data / "index.faiss")
+    assert embedder.backend == "onnx"
+    ids = [p.id for d in store.list_documents() for p in store.passages_of(d.id)]
+    assert len(store.piece_vectors(ids)) == len(ids)
+    return KnowledgeBase(store, ExportedMiniLM(data), data / "index.faiss")
 
 
 @pytest.mark.parametrize("path", QUERY_FILES, ids=lambda p: p.name)

@@ -40,6 +40,10 @@ DEFAULT_APPROXIMATE_FROM = 50_000
 # IVF: sqrt(vectors) lists (316 at 100,000, 1,000 at 1,000,000); each search reads the NPROBE
 # lists nearest the query (Recall@10 0.954 at 32, 0.981 at 64, 0.988 at 128 over 100,000).
 IVF_NPROBE = 64
+# ... and at least a sixteenth of the lists: 64 is that at 1,000 lists (fused Recall@10 0.968 at
+# 1,000,000 passages of one vector), but at 2,219 lists (1,000,000 passages of about 5 vectors)
+# 64 kept 0.944 and 138 keeps 0.965, for 22 against 18 ms of CPU a search (docs/performance.md).
+IVF_PROBED_SHARE = 16
 # Vectors k-means sees to place the lists (FAISS warns below 39 per list).
 IVF_TRAIN_PER_LIST = 50
 # How many vectors to fetch per passage wanted: a passage has its own vector and its sentences'.
@@ -62,9 +66,14 @@ def new_index(dimension: int, count: int, approximate_from: int) -> faiss.Index:
         )
         index.own_fields = True
         quantiser.this.disown()
-        index.nprobe = IVF_NPROBE
+        index.nprobe = probes(lists)
         return index
     return faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+
+
+def probes(lists: int) -> int:
+    """How many of an IVF index's lists a search reads (IVF_NPROBE, IVF_PROBED_SHARE)."""
+    return min(lists, max(IVF_NPROBE, lists // IVF_PROBED_SHARE))
 
 
 def kind_of(index: faiss.Index) -> str:
@@ -266,8 +275,10 @@ class VectorIndex(DerivedIndex):
         if allowed is not None:
             selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
         if kind_of(index) == "ivf":
+            # From the list count, not the saved index's setting: a file saved before the
+            # rule changed searches by the rule too.
             params = faiss.SearchParametersIVF(
-                sel=selector, nprobe=faiss.extract_index_ivf(index).nprobe
+                sel=selector, nprobe=probes(faiss.extract_index_ivf(index).nlist)
             )
         else:
             params = faiss.SearchParameters(sel=selector) if selector is not None else None

@@ -363,6 +363,38 @@ def client(app):
     return app.test_client()
 
 
+# -- the real model (tests marked `model`) ------------------------------------------------------
+
+#: The evaluation query files: the shared dev set (beside the project) and the corpus's own.
+EVAL_QUERY_FILES = [
+    ROOT.parent / "shared" / "eval" / "dev-queries.jsonl",
+    *sorted((ROOT / "corpus" / "eval").glob("*.jsonl")),
+]
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    """The model of record (all-MiniLM-L6-v2, sentence-transformers), loaded once."""
+    from kb.embedder import MiniLMEmbedder
+
+    embedder = MiniLMEmbedder()
+    embedder.load()
+    return embedder
+
+
+def ingest_catalog(store: Store, embedder, files_dir: Path) -> None:
+    """The default corpus (corpus/catalog.toml) through the ingest pipeline into an empty
+    store: every document added."""
+    from ingest.pipeline import Ingestor
+    from ingest.pipeline import catalog_items
+    from kb.catalog import load_catalog
+
+    outcomes = Ingestor(store, embedder, files_dir).ingest(
+        catalog_items(load_catalog(ROOT / "corpus" / "catalog.toml"))
+    )
+    assert all(o.status == "added" for o in outcomes), [(o.status, o.reason) for o in outcomes]
+
+
 # -- researcher accounts (tests/test_accounts.py, tests/test_upload.py) -----------------------
 
 RESEARCHER = "ada"

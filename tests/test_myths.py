@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from conftest import ROOT
 from conftest import both_backends
 from conftest import build_corpus
+from conftest import ingest_catalog
 
 from kb.errors import CatalogError
 from kb.errors import NotFound
@@ -32,7 +33,6 @@ from kb.myths import resolve_quote
 from kb.search import KnowledgeBase
 from kb.search import near_duplicate
 from kb.settings import Settings
-from kb.store import Store
 from kb_cli.main import cli
 
 pytestmark = both_backends
@@ -492,22 +492,8 @@ def test_kb_check_fails_naming_a_broken_myth(small_settings):
 # -- the real corpus through the real pipeline ------------------------------------------------
 
 
-def _ingest_catalog(store: Store, embedder, files_dir) -> None:
-    try:
-        from ingest.pipeline import Ingestor
-        from ingest.pipeline import catalog_items
-    except ImportError as exc:  # the loaders or splitter are not in place yet
-        pytest.skip(f"ingest is not importable: {exc}")
-    from kb.catalog import load_catalog
-
-    outcomes = Ingestor(store, embedder, files_dir).ingest(
-        catalog_items(load_catalog(CORPUS / "catalog.toml"))
-    )
-    assert all(o.status != "failed" for o in outcomes), [o.reason for o in outcomes]
-
-
 def test_every_pinned_quote_resolves_after_ingesting_the_corpus(store, embedder, settings):
-    _ingest_catalog(store, embedder, settings.files_dir)
+    ingest_catalog(store, embedder, settings.files_dir)
     assert check_pinned(CORPUS_MYTHS, store) == []
 
 
@@ -536,20 +522,11 @@ def test_kb_ingest_fails_when_a_pinned_quote_breaks(tmp_path, backend_settings):
 
 
 @pytest.fixture(scope="module")
-def minilm():
-    from kb.embedder import MiniLMEmbedder
-
-    embedder = MiniLMEmbedder()
-    embedder.load()
-    return embedder
-
-
-@pytest.fixture(scope="module")
 def corpus_kb(minilm, tmp_path_factory) -> KnowledgeBase:
     data = tmp_path_factory.mktemp("minilm")
     # SQLite only: a module's PostgreSQL database would outlive the per-test ones.
     store = open_store(Settings(data_dir=data, corpus_dir=CORPUS), create=True)
-    _ingest_catalog(store, minilm, data / "files")
+    ingest_catalog(store, minilm, data / "files")
     yield KnowledgeBase(store, minilm, data / "index.faiss")
     store.close()
 

@@ -14,7 +14,9 @@ import textwrap
 
 import numpy as np
 import pytest
+from conftest import EVAL_QUERY_FILES
 from conftest import ROOT
+from conftest import ingest_catalog
 
 from kb.embedder import MiniLMEmbedder
 from kb.evaluation import evaluate
@@ -30,63 +32,39 @@ from kb.store import SqliteStore
 
 pytestmark = pytest.mark.model
 
-QUERY_FILES = [
-    ROOT.parent / "shared" / "eval" / "dev-queries.jsonl",
-    *sorted((ROOT / "corpus" / "eval").glob("*.jsonl")),
-]
-
 
 @pytest.fixture(scope="module")
-def model():
-    embedder = MiniLMEmbedder()
-    embedder.load()
-    return embedder
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory, model):
+def data_dir(tmp_path_factory, minilm):
     """The default corpus ingested with the model of record, and the model exported, as
     `kb ingest` does."""
-    from ingest.pipeline import Ingestor
-    from ingest.pipeline import catalog_items
-    from kb.catalog import load_catalog
     from kb.index import VectorIndex
     from kb.onnx_export import ensure_export
 
     data = tmp_path_factory.mktemp("data")
     store = SqliteStore(data / "kb.sqlite3")
-    outcomes = Ingestor(store, model, data / "files").ingest(
-        catalog_items(load_catalog(ROOT / "corpus" / "catalog.toml"))
-    )
-    assert all(o.status == "added" for o in outcomes), outcomes
+    ingest_catalog(store, minilm, data / "files")
     VectorIndex(store, data / "index.faiss").ensure_fresh()
     store.close()
-    assert ensure_export(data, model) == "exported"
-    assert ensure_export(data, model) == "fresh"
+    assert ensure_export(data, minilm) == "exported"
+    assert ensure_export(data, minilm) == "fresh"
     return data
 
 
 @pytest.fixture(scope="module")
-def onnx(data_dir, model):
-    return OnnxEmbedder.from_export(data_dir, model.model_path())
+def onnx(data_dir, minilm):
+    return OnnxEmbedder.from_export(data_dir, minilm.model_path())
 
 
 @pytest.fixture(scope="module")
 def onnx_data_dir(tmp_path_factory, data_dir):
     """The default corpus ingested as `kb ingest` now does: through the ONNX export."""
-    from ingest.pipeline import Ingestor
-    from ingest.pipeline import catalog_items
-    from kb.catalog import load_catalog
     from kb.index import VectorIndex
 
     data = tmp_path_factory.mktemp("onnx-data")
     shutil.copytree(export_dir(data_dir), export_dir(data))
     embedder = ExportedMiniLM(data, threads=os.cpu_count() or 1, export_if_missing=True)
     store = SqliteStore(data / "kb.sqlite3")
-    outcomes = Ingestor(store, embedder, data / "files").ingest(
-        catalog_items(load_catalog(ROOT / "corpus" / "catalog.toml"))
-    )
-    assert all(o.status == "added" for o in outcomes), outcomes
+    ingest_catalog(store, embedder, data / "files")
     assert embedder.backend == "onnx"
     VectorIndex(store, data / "index.faiss").ensure_fresh()
     store.close()
@@ -94,24 +72,24 @@ def onnx_data_dir(tmp_path_factory, data_dir):
 
 
 def _query_files():
-    present = [path for path in QUERY_FILES if path.exists()]
+    present = [path for path in EVAL_QUERY_FILES if path.exists()]
     assert present, "no evaluation query files"
     return present
 
 
-def test_every_evaluation_query_gets_the_same_vector(onnx, model):
+def test_every_evaluation_query_gets_the_same_vector(onnx, minilm):
     queries = [q.q for path in _query_files() for q in load_queries(path)]
     one_by_one = np.vstack([onnx.embed([q]) for q in queries])
     batched = onnx.embed(queries)  # padded to the longest of a batch
-    reference = model.embed(queries)
+    reference = minilm.embed(queries)
     assert (one_by_one * reference).sum(axis=1).min() >= 0.9999
     assert (batched * reference).sum(axis=1).min() >= 0.9999
     assert np.allclose(np.linalg.norm(one_by_one, axis=1), 1.0, atol=1e-5)
 
 
-def test_texts_longer_than_the_model_takes_are_truncated_alike(onnx, model):
+def test_texts_longer_than_the_model_takes_are_truncated_alike(onnx, minilm):
     texts = ["shared services " * 300, "savings", "Clyde Valley " * 40]
-    assert (onnx.embed(texts) * model.embed(texts)).sum(axis=1).min() >= 0.9999
+    assert (onnx.embed(texts) * minilm.embed(texts)).sum(axis=1).min() >= 0.9999
 
 
 def test_ingest_through_onnx_stores_the_same_vectors(data_dir, onnx_data_dir):
@@ -156,8 +134,8 @@ def test_ingest_through_onnx_stores_each_passages_word_pieces(onnx_data_dir, onn
     store.close()
 
 
-@pytest.mark.parametrize("path", QUERY_FILES, ids=lambda p: p.name)
-def test_kb_eval_figures_are_identical(data_dir, onnx_data_dir, onnx, model, path):
+@pytest.mark.parametrize("path", EVAL_QUERY_FILES, ids=lambda p: p.name)
+def test_kb_eval_figures_are_identical(data_dir, onnx_data_dir, onnx, minilm, path):
     """The same figures, to the third decimal, with the model of record throughout, with ONNX
     query vectors over its store, and with ONNX for ingest and queries alike (the vectors'
     figures: without the late-interaction stage, which needs the word pieces only the ONNX
@@ -166,7 +144,7 @@ def test_kb_eval_figures_are_identical(data_dir, onnx_data_dir, onnx, model, pat
         pytest.skip(f"{path} is not here (the shared folder sits beside the project)")
     queries = load_queries(path)
     figures = []
-    for data, embedder in ((data_dir, model), (data_dir, onnx), (onnx_data_dir, onnx)):
+    for data, embedder in ((data_dir, minilm), (data_dir, onnx), (onnx_data_dir, onnx)):
         store = SqliteStore(data / "kb.sqlite3")
         kb = KnowledgeBase(store, embedder, data / "index.faiss", SearchSettings(late_weight=0.0))
         figures.append(
@@ -257,23 +235,23 @@ def test_the_web_app_searches_without_torch(data_dir):
     assert loaded["torch"] is False and loaded["sentence_transformers"] is False
 
 
-def test_damaged_export_is_bypassed_loudly_then_rebuilt(tmp_path, data_dir, model, caplog):
+def test_damaged_export_is_bypassed_loudly_then_rebuilt(tmp_path, data_dir, minilm, caplog):
     from kb.onnx_export import ensure_export
 
     copy = tmp_path / "data"
     shutil.copytree(export_dir(data_dir), export_dir(copy))
-    graph = export_dir(copy) / read_manifest(copy, model.name).onnx_file
+    graph = export_dir(copy) / read_manifest(copy, minilm.name).onnx_file
     graph.write_bytes(graph.read_bytes()[: graph.stat().st_size // 2])  # truncated
 
     encoder = ExportedMiniLM(copy)
-    encoder.model_of_record = model  # the loaded model, not a second copy
+    encoder.model_of_record = minilm  # the loaded model, not a second copy
     with caplog.at_level(logging.WARNING, logger="kb.onnx_embedder"):
         vector = encoder.embed(["savings from sharing"])
     assert encoder.backend == "sentence-transformers"
     assert "damaged" in caplog.text and "kb ingest" in caplog.text
-    assert np.allclose(vector, model.embed(["savings from sharing"]))
+    assert np.allclose(vector, minilm.embed(["savings from sharing"]))
 
-    assert ensure_export(copy, model) == "exported"
+    assert ensure_export(copy, minilm) == "exported"
     rebuilt = ExportedMiniLM(copy)
     rebuilt.load()
     assert rebuilt.backend == "onnx"

@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 
 import pytest
+from conftest import EVAL_QUERY_FILES
 from conftest import ROOT
+from conftest import ingest_catalog
 
 from kb.citations import passage_pages
 from kb.evaluation import evaluate
@@ -16,11 +18,6 @@ from kb.models import SearchFilters
 from kb.onnx_embedder import ExportedMiniLM
 from kb.search import KnowledgeBase
 
-QUERY_FILES = [
-    ROOT.parent / "shared" / "eval" / "dev-queries.jsonl",
-    *sorted((ROOT / "corpus" / "eval").glob("*.jsonl")),
-]
-
 pytestmark = pytest.mark.model
 
 
@@ -28,25 +25,19 @@ pytestmark = pytest.mark.model
 def corpus_kb(tmp_path_factory):
     """The real default corpus, ingested with the real model as `kb ingest` does (its ONNX
     export, which stores the word pieces: searches run the late-interaction stage)."""
-    from ingest.pipeline import Ingestor
-    from ingest.pipeline import catalog_items
-    from kb.catalog import load_catalog
     from kb.store import SqliteStore
 
     data = tmp_path_factory.mktemp("data")
     store = SqliteStore(data / "kb.sqlite3")
     embedder = ExportedMiniLM(data, threads=os.cpu_count() or 1, export_if_missing=True)
-    outcomes = Ingestor(store, embedder, data / "files").ingest(
-        catalog_items(load_catalog(ROOT / "corpus" / "catalog.toml"))
-    )
-    assert all(o.status == "added" for o in outcomes), outcomes
+    ingest_catalog(store, embedder, data / "files")
     assert embedder.backend == "onnx"
     ids = [p.id for d in store.list_documents() for p in store.passages_of(d.id)]
     assert len(store.piece_vectors(ids)) == len(ids)
     return KnowledgeBase(store, ExportedMiniLM(data), data / "index.faiss")
 
 
-@pytest.mark.parametrize("path", QUERY_FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", EVAL_QUERY_FILES, ids=lambda p: p.name)
 def test_fusion_beats_each_single_mode(corpus_kb, path):
     if not path.exists():
         pytest.skip(f"{path} is not here (the shared folder sits beside the project)")

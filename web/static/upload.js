@@ -4,7 +4,7 @@
  * researcher to check, and its own progress line once added. Each file
  * is posted on its own, asking for JSON: a refusal is shown on that file's line, in the
  * server's sentence, and the others go ahead. Without this script the page is a form for one
- * file, as before. Needs admin.js (kbJobs.follow). */
+ * file, as before. Needs admin.js (kbJobs.follow, kbJobs.requestJson). */
 (function () {
   "use strict";
 
@@ -201,19 +201,12 @@
   }
 
   function post(url, data, done) {
-    var request = new XMLHttpRequest();
-    request.open("POST", url);
-    request.setRequestHeader("Accept", "application/json");
-    request.onload = function () {
-      var body;
-      try { body = JSON.parse(request.responseText); } catch (e) { body = null; }
-      done(request.status, body || { error: "The server did not answer as expected (status " +
-                                            request.status + "); try again." });
-    };
-    request.onerror = function () {
+    window.kbJobs.requestJson("POST", url, data, function (status, body) {
+      done(status, body || { error: "The server did not answer as expected (status " +
+                                    status + "); try again." });
+    }, function () {
       done(0, { error: "The server could not be reached; check the connection and try again." });
-    };
-    request.send(data);
+    });
   }
 
   if (document.readyState === "loading") {

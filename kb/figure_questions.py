@@ -4,35 +4,50 @@
 "how many ..." a count, "when ..." a date. A passage that states a figure of that kind usually
 answers better than one that only discusses the topic, so search gives it a small preference
 (SearchSettings.figure_boost; measured in docs/evaluation.md).
+
+The kinds and currencies are kb.figures.extract's. Whether a passage states a figure is a
+quick look for its shape here, not kb.figures.extract's reading of each figure (which leaves
+out dates, telephone numbers and the like): search ranks with this look, and
+docs/evaluation.md's figures were measured with it.
 """
 
 from __future__ import annotations
 
 import re
 
+from kb.figures.extract import COUNT
+from kb.figures.extract import CURRENCIES
+from kb.figures.extract import MONEY
+from kb.figures.extract import PERCENT
+
+DATE = "date"
+
 _MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
 
 # What a question asks for: checked on the lower-cased query.
 _ASKS = {
-    "percent": re.compile(r"\b(percentage|per ?cent|proportion|fraction|what share|how much of)\b"),
-    "money": re.compile(
+    PERCENT: re.compile(r"\b(percentage|per ?cent|proportion|fraction|what share|how much of)\b"),
+    MONEY: re.compile(
         r"\b(how much|what (did|does|do|was|were|would) .*\b(cost|save|saved|pay|paid|worth)|"
         r"how big|what return|what savings|what budget|turnover)\b"
     ),
-    "count": re.compile(r"\b(how many|what number of|how big|how old)\b"),
-    "date": re.compile(r"\b(when|what year|what date|how old)\b"),
+    COUNT: re.compile(r"\b(how many|what number of|how big|how old)\b"),
+    DATE: re.compile(r"\b(when|what year|what date|how old)\b"),
 }
 
 # What a passage states: checked on its text.
 _STATES = {
-    "percent": re.compile(r"\d\s?%|\bper ?cent\b"),
-    "money": re.compile(r"£\s?\d|\$\s?\d|€\s?\d|\b\d[\d,.]*\s?(bn|m|k|billion|million)\b"),
-    "count": re.compile(
+    PERCENT: re.compile(r"\d\s?%|\bper ?cent\b"),
+    MONEY: re.compile(
+        "|".join(re.escape(symbol) + r"\s?\d" for symbol in CURRENCIES)
+        + r"|\b\d[\d,.]*\s?(bn|m|k|billion|million)\b"
+    ),
+    COUNT: re.compile(
         r"\b\d[\d,]*\b|\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
         r"dozen|hundred|thousand)\b",
         re.IGNORECASE,
     ),
-    "date": re.compile(rf"\b(1[89]\d\d|20\d\d)\b|\b\d{{1,2}} ({_MONTHS})\b", re.IGNORECASE),
+    DATE: re.compile(rf"\b(1[89]\d\d|20\d\d)\b|\b\d{{1,2}} ({_MONTHS})\b", re.IGNORECASE),
 }
 
 

@@ -35,7 +35,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -45,6 +44,10 @@ import threading
 import time
 import urllib.parse
 from pathlib import Path
+
+from http_load import free_port  # bench/ is this script's folder
+from http_load import get
+from http_load import peak_rss_mb
 
 ROOT = Path(__file__).resolve().parent.parent
 KB = [sys.executable, "-c", "from kb_cli.main import main; main()"]
@@ -93,12 +96,6 @@ def queries(count: int = 20_000, seed: int = 11) -> list[str]:
     return out
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
 def copy_data(source: Path, target: Path) -> None:
     """The store through SQLite's backup API (consistent even while in use), then the rest."""
     target.mkdir(parents=True)
@@ -117,12 +114,6 @@ def make_pdf(path: Path, pages: int) -> None:
     make_phrase_pdf(path, pages, PHRASE)
 
 
-def get(conn: http.client.HTTPConnection, path: str) -> tuple[int, bytes]:
-    conn.request("GET", path)
-    response = conn.getresponse()
-    return response.status, response.read()
-
-
 def wait_healthy(port: int, proc: subprocess.Popen) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
@@ -138,16 +129,6 @@ def wait_healthy(port: int, proc: subprocess.Popen) -> None:
         except OSError:
             time.sleep(0.5)
     raise RuntimeError(f"the server on port {port} was not ready in {STARTUP_SECONDS} s")
-
-
-def peak_rss_mb(pid: int) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024)
-    except OSError:
-        pass
-    return None
 
 
 class Load:

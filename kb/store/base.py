@@ -37,7 +37,11 @@ from typing import Protocol
 
 import numpy as np
 
+from kb.errors import ModelMismatch
 from kb.errors import NotFound
+from kb.figures.stored import mark_current
+from kb.figures.stored import write_passage_figures
+from kb.late_interaction import pack
 from kb.models import Chunk
 from kb.models import Document
 from kb.models import DocumentMeta
@@ -54,6 +58,11 @@ NO_FILTERS = SearchFilters()
 #: The columns passage_from_row reads, in its order.
 PASSAGE_COLUMNS = (
     "id, document_id, ordinal, text, page, section, char_start, char_end, token_count,"
+    " page_end, source_keys, ocr_confidence"
+)
+#: The columns of a new passage row, in passage_row's order.
+PASSAGE_INSERT_COLUMNS = (
+    "document_id, ordinal, text, page, section, char_start, char_end, token_count, embedding,"
     " page_end, source_keys, ocr_confidence"
 )
 # How often Store.wait_for_change reads the generation when the backend cannot be woken.
@@ -86,6 +95,29 @@ def passage_from_row(row: Sequence) -> Passage:
         # Most passages cite no source: skip the JSON parser for them (a search reads 100).
         source_keys=() if source_keys == "[]" else tuple(json.loads(source_keys)),
         ocr_confidence=ocr_confidence,
+    )
+
+
+def metadata_values(meta: DocumentMeta) -> tuple:
+    """A document's title, publisher, year, kind, url and tags (a JSON list), as stored."""
+    return (meta.title, meta.publisher, meta.year, meta.kind, meta.url, json.dumps(list(meta.tags)))
+
+
+def passage_row(document_id: str, ordinal: int, chunk: Chunk, vector: np.ndarray) -> tuple:
+    """A new passage's values for PASSAGE_INSERT_COLUMNS (the vector as float32 bytes)."""
+    return (
+        document_id,
+        ordinal,
+        chunk.text,
+        chunk.page,
+        chunk.section,
+        chunk.char_start,
+        chunk.char_end,
+        chunk.token_count,
+        vector.tobytes(),
+        chunk.page_end,
+        json.dumps(list(chunk.source_keys)),
+        chunk.ocr_confidence,
     )
 
 
@@ -176,10 +208,27 @@ class Store(ABC):
                 return current
             time.sleep(min(CHANGE_POLL_SECONDS, left))
 
-    @abstractmethod
     def ensure_model(self, model_name: str, dimension: int, splitter: dict) -> None:
         """Record the embedding model and splitter on first use; refuse to mix models
         (kb.errors.ModelMismatch)."""
+        stored = self.get_meta("embedding_model")
+        if stored is None or self.count_passages() == 0:
+            with self.transaction() as conn:
+                conn.executemany(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    [
+                        ("embedding_model", model_name),
+                        ("embedding_dim", str(dimension)),
+                        ("splitter", json.dumps(splitter, sort_keys=True)),
+                    ],
+                )
+            return
+        if stored != model_name:
+            raise ModelMismatch(
+                f"The store's passages were embedded with {stored}, not {model_name}; "
+                f"re-embed with `kb ingest --reembed` or use a new data folder."
+            )
 
     def model_name(self) -> str | None:
         return self.get_meta("embedding_model")
@@ -189,7 +238,6 @@ class Store(ABC):
     @abstractmethod
     def find_by_sha256(self, sha256: str) -> Document | None: ...
 
-    @abstractmethod
     def put_document(
         self,
         meta: DocumentMeta,
@@ -205,17 +253,111 @@ class Store(ABC):
         sources: Sequence[Source] = (),
         piece_vectors: Sequence[np.ndarray] | None = None,
     ) -> bool:
-        """Add a document or replace it (and all its passages) in one transaction, with every
-        passage's figures (kb.figures.stored) and, when given, its word-piece vectors (late
-        interaction). Returns True when a document was replaced."""
+        """Add a document or replace it (and all its passages) in one transaction.
+
+        `sources` are the document's Sources entries, which its passages' source keys name.
+
+        Every passage's figures (money, percentages, counts) are read and written in the same
+        transaction (kb.figures.stored), so every document has them however it came in; so
+        are its word-piece vectors (late interaction) when given.
+        The backends differ only in how a passage and its keyword index row are written
+        (_insert_passage) and how a document's rows go (_delete_document).
+
+        Args:
+            sentence_spans: per chunk, the (start, end) in its text of the sentence behind each
+                of its sentence embeddings, so a figure can be tied to its sentence's vector.
+            piece_vectors: per chunk, its word-piece vectors (kb.late_interaction.pack stores
+                them), or None to store none.
+
+        Returns:
+            True when a document with that id was replaced, False when it is new.
+        """
+        if len(chunks) != len(embeddings):
+            raise ValueError("each chunk needs exactly one embedding")
+        if sentence_embeddings is not None and len(sentence_embeddings) != len(chunks):
+            raise ValueError("each chunk needs its (possibly empty) sentence embeddings")
+        if piece_vectors is not None and len(piece_vectors) != len(chunks):
+            raise ValueError("each chunk needs its word-piece vectors")
+        vectors = np.ascontiguousarray(embeddings, dtype=np.float32)
+        with self.transaction() as conn:
+            was_empty = not conn.execute("SELECT EXISTS (SELECT 1 FROM passages)").fetchone()[0]
+            replaced = self._delete_document(conn, meta.id)
+            conn.execute(
+                "INSERT INTO documents (id, title, publisher, year, kind, url, tags, file_path,"
+                " sha256, fingerprint, text, added_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (meta.id, *metadata_values(meta), file_path, sha256, fingerprint, text, now()),
+            )
+            conn.executemany(
+                "INSERT INTO document_sources (document_id, position, key, who, year, title,"
+                " url, read) VALUES (?,?,?,?,?,?,?,?)",
+                [
+                    (meta.id, position, s.key, s.who, s.year, s.title, s.url, s.read)
+                    for position, s in enumerate(sources)
+                ],
+            )
+            for ordinal, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True)):
+                passage_id = self._insert_passage(
+                    conn, meta.title, passage_row(meta.id, ordinal, chunk, vector)
+                )
+                write_passage_figures(
+                    conn,
+                    passage_id,
+                    chunk.text,
+                    sentence_spans[ordinal] if sentence_spans is not None else (),
+                )
+                if sentence_embeddings is not None:
+                    sentences = np.asarray(sentence_embeddings[ordinal], dtype=np.float32)
+                    conn.executemany(
+                        "INSERT INTO sentence_vectors (passage_id, sub, embedding) VALUES (?,?,?)",
+                        [
+                            (passage_id, sub, row.tobytes())
+                            for sub, row in enumerate(sentences[:MAX_SENTENCE_VECTORS], start=1)
+                        ],
+                    )
+                if piece_vectors is not None:
+                    conn.execute(
+                        "INSERT INTO piece_vectors (passage_id, vectors) VALUES (?,?)",
+                        (passage_id, pack(piece_vectors[ordinal])),
+                    )
+                if self.on_passage_written is not None:
+                    self.on_passage_written(meta.id, ordinal + 1, len(chunks))
+            if was_empty:
+                mark_current(conn)  # every passage of the store was read by this extractor
+        return replaced
 
     @abstractmethod
+    def _insert_passage(self, conn: Connection, title: str, row: Sequence[Any]) -> int:
+        """Write one passage (`row`: the values of PASSAGE_INSERT_COLUMNS) and its place in the
+        keyword index (which also holds its document's `title`); returns its id."""
+
+    @abstractmethod
+    def _delete_document(self, conn: Connection, document_id: str) -> bool:
+        """Delete a document's rows and all that hangs on them inside the open transaction;
+        whether there was one."""
+
     def update_metadata(self, meta: DocumentMeta) -> None:
-        """Change a document's metadata without touching its passages' text or vectors."""
+        """Change a document's metadata without touching its passages' text or vectors (their
+        keyword index rows take the new title: _retitle_keywords)."""
+        with self.transaction() as conn:
+            changed = conn.execute(
+                "UPDATE documents SET title=?, publisher=?, year=?, kind=?, url=?, tags=?"
+                " WHERE id=?",
+                (*metadata_values(meta), meta.id),
+            ).rowcount
+            if changed == 0:
+                raise NotFound(f"There is no document with id {meta.id!r}.")
+            self._retitle_keywords(conn, meta.id, meta.title)
 
     @abstractmethod
+    def _retitle_keywords(self, conn: Connection, document_id: str, title: str) -> None:
+        """Give a document's passages' keyword index rows its new title."""
+
     def remove_document(self, document_id: str) -> Document:
         """Delete a document and its passages; returns what was removed."""
+        document = self.get_document(document_id)
+        with self.transaction() as conn:
+            self._delete_document(conn, document_id)
+        return document
 
     @abstractmethod
     def get_document(self, document_id: str) -> Document: ...

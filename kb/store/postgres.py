@@ -10,7 +10,6 @@ committed change to documents is announced on GENERATION_CHANNEL (NOTIFY).
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -30,27 +29,19 @@ from psycopg_pool import PoolClosed
 from psycopg_pool import PoolTimeout
 
 from kb import migrations
-from kb.errors import ModelMismatch
 from kb.errors import NotFound
 from kb.errors import StoreError
 from kb.errors import StoreUnavailable
-from kb.figures.stored import mark_current
-from kb.figures.stored import write_passage_figures
-from kb.late_interaction import pack
-from kb.models import Chunk
 from kb.models import Document
-from kb.models import DocumentMeta
 from kb.models import Passage
 from kb.models import SearchFilters
-from kb.models import Source
-from kb.store.base import MAX_SENTENCE_VECTORS
 from kb.store.base import NO_FILTERS
 from kb.store.base import PASSAGE_COLUMNS
+from kb.store.base import PASSAGE_INSERT_COLUMNS
 from kb.store.base import VECTOR_ID_BITS
 from kb.store.base import Store
 from kb.store.base import document_from_row as _document
 from kb.store.base import keyword_out_of_step
-from kb.store.base import now as _now
 from kb.store.base import passage_from_row as _passage
 
 # Writers take a transaction-scoped advisory lock first, as SQLite's BEGIN IMMEDIATE takes its
@@ -136,8 +127,7 @@ _DOCUMENT_COLUMNS = (
 
 
 _INSERT_PASSAGE = (
-    "INSERT INTO passages (document_id, ordinal, text, page, section, char_start, char_end,"
-    " token_count, embedding, page_end, source_keys, ocr_confidence, search_vector)"
+    f"INSERT INTO passages ({PASSAGE_INSERT_COLUMNS}, search_vector)"
     f" VALUES (?,?,?,?,?,?,?,?,?,?,?,?, {search_vector_sql('?', '?', '?')}) RETURNING id"
 )
 
@@ -564,27 +554,6 @@ class PostgresStore(Store):
             self._listening.close()
             self._listening = None
 
-    def ensure_model(self, model_name: str, dimension: int, splitter: dict) -> None:
-        """Record the embedding model and splitter on first use; refuse to mix models."""
-        stored = self.get_meta("embedding_model")
-        if stored is None or self.count_passages() == 0:
-            with self.transaction() as conn:
-                conn.executemany(
-                    "INSERT INTO meta (key, value) VALUES (?, ?)"
-                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    [
-                        ("embedding_model", model_name),
-                        ("embedding_dim", str(dimension)),
-                        ("splitter", json.dumps(splitter, sort_keys=True)),
-                    ],
-                )
-            return
-        if stored != model_name:
-            raise ModelMismatch(
-                f"The store's passages were embedded with {stored}, not {model_name}; "
-                f"re-embed with `kb ingest --reembed` or use a new data folder."
-            )
-
     # -- documents ----------------------------------------------------------------------------
 
     def find_by_sha256(self, sha256: str) -> Document | None:
@@ -593,138 +562,16 @@ class PostgresStore(Store):
         ).fetchone()
         return _document(row) if row else None
 
-    def put_document(
-        self,
-        meta: DocumentMeta,
-        *,
-        file_path: str,
-        sha256: str,
-        fingerprint: str,
-        text: str,
-        chunks: Sequence[Chunk],
-        embeddings: np.ndarray,
-        sentence_embeddings: Sequence[np.ndarray] | None = None,
-        sentence_spans: Sequence[Sequence[tuple[int, int]]] | None = None,
-        sources: Sequence[Source] = (),
-        piece_vectors: Sequence[np.ndarray] | None = None,
-    ) -> bool:
-        """Add a document or replace it (and all its passages) in one transaction, with every
-        passage's figures and, when given, its word-piece vectors (late interaction). Returns
-        True when a document with that id was replaced."""
-        if len(chunks) != len(embeddings):
-            raise ValueError("each chunk needs exactly one embedding")
-        if sentence_embeddings is not None and len(sentence_embeddings) != len(chunks):
-            raise ValueError("each chunk needs its (possibly empty) sentence embeddings")
-        if piece_vectors is not None and len(piece_vectors) != len(chunks):
-            raise ValueError("each chunk needs its word-piece vectors")
-        vectors = np.ascontiguousarray(embeddings, dtype=np.float32)
-        with self.transaction() as conn:
-            was_empty = not conn.execute("SELECT EXISTS (SELECT 1 FROM passages)").fetchone()[0]
-            replaced = self._delete_document(conn, meta.id)
-            conn.execute(
-                "INSERT INTO documents (id, title, publisher, year, kind, url, tags, file_path,"
-                " sha256, fingerprint, text, added_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    meta.id,
-                    meta.title,
-                    meta.publisher,
-                    meta.year,
-                    meta.kind,
-                    meta.url,
-                    json.dumps(list(meta.tags)),
-                    file_path,
-                    sha256,
-                    fingerprint,
-                    text,
-                    _now(),
-                ),
-            )
-            conn.executemany(
-                "INSERT INTO document_sources (document_id, position, key, who, year, title,"
-                " url, read) VALUES (?,?,?,?,?,?,?,?)",
-                [
-                    (meta.id, position, s.key, s.who, s.year, s.title, s.url, s.read)
-                    for position, s in enumerate(sources)
-                ],
-            )
-            for ordinal, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True)):
-                passage_id = conn.execute(
-                    _INSERT_PASSAGE,
-                    (
-                        meta.id,
-                        ordinal,
-                        chunk.text,
-                        chunk.page,
-                        chunk.section,
-                        chunk.char_start,
-                        chunk.char_end,
-                        chunk.token_count,
-                        vector.tobytes(),
-                        chunk.page_end,
-                        json.dumps(list(chunk.source_keys)),
-                        chunk.ocr_confidence,
-                        chunk.text,
-                        chunk.section,
-                        meta.title,
-                    ),
-                ).fetchone()[0]
-                write_passage_figures(
-                    conn,
-                    passage_id,
-                    chunk.text,
-                    sentence_spans[ordinal] if sentence_spans is not None else (),
-                )
-                if sentence_embeddings is not None:
-                    sentences = np.asarray(sentence_embeddings[ordinal], dtype=np.float32)
-                    conn.executemany(
-                        "INSERT INTO sentence_vectors (passage_id, sub, embedding) VALUES (?,?,?)",
-                        [
-                            (passage_id, sub, row.tobytes())
-                            for sub, row in enumerate(sentences[:MAX_SENTENCE_VECTORS], start=1)
-                        ],
-                    )
-                if piece_vectors is not None:
-                    conn.execute(
-                        "INSERT INTO piece_vectors (passage_id, vectors) VALUES (?,?)",
-                        (passage_id, pack(piece_vectors[ordinal])),
-                    )
-                if self.on_passage_written is not None:
-                    self.on_passage_written(meta.id, ordinal + 1, len(chunks))
-            if was_empty:
-                mark_current(conn)  # every passage of the store was read by this extractor
-        return replaced
+    def _insert_passage(self, conn: PgConnection, title: str, row: Sequence) -> int:
+        """The passage with its search_vector (text, section, title) in one row."""
+        return conn.execute(_INSERT_PASSAGE, (*row, row[2], row[4], title)).fetchone()[0]
 
-    def update_metadata(self, meta: DocumentMeta) -> None:
-        """Change a document's metadata without touching its passages' text or vectors (their
-        keyword vectors take the new title)."""
-        with self.transaction() as conn:
-            changed = conn.execute(
-                "UPDATE documents SET title=?, publisher=?, year=?, kind=?, url=?, tags=?"
-                " WHERE id=?",
-                (
-                    meta.title,
-                    meta.publisher,
-                    meta.year,
-                    meta.kind,
-                    meta.url,
-                    json.dumps(list(meta.tags)),
-                    meta.id,
-                ),
-            ).rowcount
-            if changed == 0:
-                raise NotFound(f"There is no document with id {meta.id!r}.")
-            conn.execute(
-                "UPDATE passages p SET search_vector ="
-                f" {search_vector_sql('p.text', 'p.section', '?')} WHERE p.document_id = ?",
-                (meta.title, meta.id),
-            )
-
-    def remove_document(self, document_id: str) -> Document:
-        """Delete a document and its passages; returns what was removed."""
-        document = self.get_document(document_id)
-        with self.transaction() as conn:
-            self._delete_document(conn, document_id)
-        return document
+    def _retitle_keywords(self, conn: PgConnection, document_id: str, title: str) -> None:
+        conn.execute(
+            "UPDATE passages p SET search_vector ="
+            f" {search_vector_sql('p.text', 'p.section', '?')} WHERE p.document_id = ?",
+            (title, document_id),
+        )
 
     @staticmethod
     def _delete_document(conn: PgConnection, document_id: str) -> bool:

@@ -237,7 +237,10 @@ class Ingestor:
                 meta,
                 file_path=kept,
                 sha256=sha256,
-                fingerprint=fingerprint(meta),
+                # What was stored, not what was asked for: a fallback embedder (the ONNX
+                # export missing or stale) gives no pieces, and a fingerprint naming them
+                # would keep `kb ingest` from ever adding them.
+                fingerprint=self._fingerprint(sha256, meta, with_pieces=piece_vectors is not None),
                 text=text,
                 chunks=chunks,
                 embeddings=vectors,

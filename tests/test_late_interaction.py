@@ -217,6 +217,27 @@ def test_ingest_stores_every_passages_pieces_and_re_embeds_a_store_without_them(
     assert set(store.piece_vectors(ids)) == set(ids)
 
 
+class FallbackPieceEmbedder(HashingEmbedder):
+    """Like ExportedMiniLM fallen back to sentence-transformers: it offers pieces, gives none."""
+
+    def embed_with_pieces(self, texts):
+        empty = np.zeros((0, self.dimension), dtype=np.float32)
+        return self.embed(texts), [([], empty) for _ in texts]
+
+
+def test_a_document_embedded_without_pieces_is_re_embedded_once_pieces_can_be_had(tmp_path, store):
+    source = tmp_path / "findings.md"
+    source.write_text("# Findings\n\n## Savings\n\nSharing back office services saved 1.8%.\n")
+    item = IngestItem(source, DocumentMeta("findings", "Findings", "Us", 2024, "report"))
+    fallback = Ingestor(store, FallbackPieceEmbedder(), tmp_path / "f")
+    assert fallback.ingest_one(item).status == "added"
+    assert store.piece_vectors([p.id for p in store.passages_of("findings")]) == {}
+    outcome = Ingestor(store, PieceEmbedder(), tmp_path / "f").ingest_one(item)
+    assert outcome.status == "replaced"  # not "unchanged": no pieces were stored before
+    ids = [p.id for p in store.passages_of("findings")]
+    assert set(store.piece_vectors(ids)) == set(ids)
+
+
 def test_a_store_past_the_setting_keeps_no_pieces_and_is_re_embedded_once_it_passes(
     tmp_path, store
 ):

@@ -214,8 +214,11 @@ class Jobs:
                     )
                     continue
                 conn.execute(
+                    # The message is cleared: it tells how the latest try ended (a try
+                    # killed before it could say so must not inherit an earlier reason).
                     "UPDATE jobs SET status = 'running', worker = ?, lease_until = ?,"
-                    " attempts = attempts + 1, pid = ?, host = ?, updated_at = ? WHERE id = ?",
+                    " attempts = attempts + 1, pid = ?, host = ?, message = '', updated_at = ?"
+                    " WHERE id = ?",
                     (
                         worker,
                         _now(lease_seconds),

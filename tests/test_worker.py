@@ -128,6 +128,18 @@ def test_a_job_whose_connection_is_lost_every_time_is_failed_saying_so(store):
     assert (failed.status, failed.message) == ("failed", LOST_EVERY_TIME)
 
 
+def test_a_job_whose_last_worker_died_is_failed_as_died_whatever_an_earlier_try_said(store):
+    job = queue_job(store)
+    jobs = Jobs(store)
+    assert jobs.claim("cut-off").attempts == 1
+    assert jobs.release(job.id, "cut-off", CONNECTION_LOST)
+    for _ in range(2, MAX_ATTEMPTS + 1):
+        assert jobs.claim("doomed").message == ""  # a running job's message is its own try's
+        expire_lease(store, job.id)  # killed: no heartbeat, no message
+    assert jobs.claim("next") is None
+    assert jobs.get(job.id).message == DIED
+
+
 def test_a_job_is_recorded_done_in_its_documents_transaction(kb, settings, store, embedder):
     """A worker killed right after the document's commit leaves its job done, not running (a
     second worker would otherwise find the document already there and say "unchanged")."""

@@ -305,10 +305,12 @@ def recall_at_10(exact: list[list[int]], other: list[list[int]]) -> float:
 
 
 # The ranking before issue 15's stages (figure preference, cosine term, one-document cap):
-# timed side by side with the defaults, on the same queries, in one run.
-FUSION_ONLY = SearchSettings(figure_boost=0.0, cosine_weight=0.0, per_document=0, late_weight=0.0)
+# timed side by side with the defaults, on the same queries, in one run. Settings overrides,
+# made into SearchSettings only when used: a --before child's older SearchSettings may not
+# know them all.
+FUSION_ONLY = {"figure_boost": 0.0, "cosine_weight": 0.0, "per_document": 0, "late_weight": 0.0}
 # The defaults without the late-interaction stage (the ranking before it).
-NO_LATE_INTERACTION = SearchSettings(late_weight=0.0)
+NO_LATE_INTERACTION = {"late_weight": 0.0}
 
 
 def default_corpus(queries: int, data_dir: Path) -> dict:
@@ -325,9 +327,11 @@ def default_corpus(queries: int, data_dir: Path) -> dict:
     setups = {
         "defaults": KnowledgeBase(store, embedder, data_dir / "index.faiss"),
         "no_late_interaction": KnowledgeBase(
-            store, embedder, data_dir / "index.faiss", NO_LATE_INTERACTION
+            store, embedder, data_dir / "index.faiss", SearchSettings(**NO_LATE_INTERACTION)
         ),
-        "fusion_only": KnowledgeBase(store, embedder, data_dir / "index.faiss", FUSION_ONLY),
+        "fusion_only": KnowledgeBase(
+            store, embedder, data_dir / "index.faiss", SearchSettings(**FUSION_ONLY)
+        ),
     }
     for kb in setups.values():
         kb.warm_up()

@@ -409,10 +409,15 @@ class DocumentService:
             raise RuntimeError("this DocumentService was made without jobs and originals")
         submission = self._check_file(data, name, meta, max_bytes, replacing)
         suffix = Path(submission.name).suffix
-        self.originals.keep(submission.sha256, suffix, data, submission.name)
+        kept = self.originals.keep(submission.sha256, suffix, data, submission.name)
         try:
             with self.store.side_transaction():
                 submission = self._claim_place(submission, replacing)
+                # Until its job exists no job uses the file, so a failed upload of the same
+                # file may have forgotten it since; kept again here, under the write lock that
+                # forgetting takes too, it is there when the job is queued.
+                if not self.originals.has(submission.sha256, kept):
+                    self.originals.keep(submission.sha256, suffix, data, submission.name)
                 return self.jobs.create(
                     action=action,
                     user=user,

@@ -106,3 +106,25 @@ def test_the_same_file_twice_at_once_is_taken_once_and_refused_once(
     accepted = next(r for r in responses if r.status_code == 303)
     assert wait_for_job(logged_in, accepted.headers["Location"])["outcome"] == "added"
     assert met_at_job_creation == [False]  # the refused one never got as far as its job
+
+
+def test_a_file_forgotten_between_keeping_it_and_queueing_it_is_kept_again(
+    logged_in, app, monkeypatch
+):
+    """Another upload of the same file may fail just after this one kept the file and before
+    its job is queued; its worker then forgets the file (no job used it yet). The job queued
+    after that must still find its file (before: it failed, unable to read it)."""
+    from ingest.service import DocumentService
+
+    claim_place = DocumentService._claim_place
+
+    def forgotten_first(self, submission, replacing):
+        self.originals.discard(submission.sha256)  # what the other upload's failure does
+        return claim_place(self, submission, replacing)
+
+    monkeypatch.setattr(DocumentService, "_claim_place", forgotten_first)
+    data = b"# Notes\n\nThe quokka consortium shared its payroll in 2019.\n"
+    response = upload(logged_in, data, "a.md", **META)
+    assert response.status_code == 303, text_of(response)
+    job = wait_for_job(logged_in, response.headers["Location"])
+    assert job["outcome"] == "added", job

@@ -8,6 +8,7 @@ them together, so any input is a valid FTS5 query and bm25 does the weighting.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from kb.errors import QueryError
 
@@ -29,10 +30,17 @@ STOPWORDS = frozenset(
 _TERM = re.compile(r"\w+", re.UNICODE)
 
 
+def is_blank(text: str) -> bool:
+    """Whether a query holds nothing to search for: only spaces, control characters and
+    invisible format characters (a zero-width space, a direction mark, a stray NUL), which
+    `str.strip` keeps and which would otherwise be searched as "no close match"."""
+    return all(unicodedata.category(char)[0] in "CZ" for char in text)
+
+
 def clean_query(text: str | None, max_chars: int = MAX_QUERY_CHARS) -> str:
     """The query with outer space trimmed; raises QueryError for an empty or too-long one."""
     query = (text or "").strip()
-    if not query:
+    if is_blank(query):
         raise QueryError("The query is empty; type some words to search for.")
     if len(query) > max_chars:
         raise QueryError(f"The query is {len(query)} characters long; the limit is {max_chars}.")

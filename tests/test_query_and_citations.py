@@ -37,6 +37,9 @@ def test_clean_query_limits():
     assert clean_query("  savings  ") == "savings"
     with pytest.raises(QueryError, match="empty"):
         clean_query(None)
+    with pytest.raises(QueryError, match="empty"):
+        clean_query("\u200b \u202e\x00")  # only invisible characters: nothing to search
+    assert clean_query("\u200bsavings") == "\u200bsavings"
     with pytest.raises(QueryError, match="2001 characters long"):
         clean_query("x" * 2001)
 

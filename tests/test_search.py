@@ -33,7 +33,7 @@ HOSTILE = [
     "col:savings",
     "^savings",
     "😀 savings 🚀",
-    "\x00",
+    "savings\x00office",  # a NUL among words (a query of only NUL is empty: QueryError)
     "\\",
     "%_",
     "' OR 1=1 --",

@@ -100,6 +100,7 @@ def test_search_filters(client, query, documents):
         ("", "'q'"),
         ("q=", "'q'"),
         ("q=%20%20", "'q'"),
+        ("q=%E2%80%8B%E2%80%AE%00", "'q'"),  # zero-width space, direction mark, NUL
         ("q=" + "a" * 2001, "'q'"),
         ("q=x&k=abc", "'k'"),
         ("q=x&k=1.5", "'k'"),

@@ -177,8 +177,9 @@ def test_bad_parameters_on_the_page_are_400_with_the_form(client, query, named):
     assert "Traceback" not in html
 
 
-def test_empty_query_shows_the_form_and_examples(client):
-    html = page(client, "/?q=+++")
+@pytest.mark.parametrize("query", ["+++", "%E2%80%8B%E2%80%AE%00"])
+def test_empty_query_shows_the_form_and_examples(client, query):
+    html = page(client, f"/?q={query}")  # spaces, or only invisible characters
     assert hit_titles(html) == []
     assert "For example" in html
 

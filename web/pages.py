@@ -52,7 +52,7 @@ def search():
             default_k=config["DEFAULT_K"],
             require_query=False,
         )
-        context.update(_results(wanted, library))
+        context.update(_results(wanted, library), q=wanted.query)
     except QueryError as exc:
         # Stay on the search page with the message next to the form, not a bare error page.
         status = 400

@@ -13,6 +13,7 @@ from werkzeug.datastructures import MultiDict
 
 from kb.errors import QueryError
 from kb.models import SearchFilters
+from kb.query import is_blank
 from kb.search import MODES
 
 # Bounds on repeated filters, so that a crafted URL cannot make a huge SQL IN (...) list.
@@ -130,8 +131,10 @@ def parse_filters(args: MultiDict) -> SearchFilters:
 
 def _query(raw: str, max_chars: int, required: bool) -> str:
     query = raw.strip()
-    if not query and required:
-        raise QueryError("Parameter 'q' is empty; give some words to search for.")
+    if is_blank(query):
+        if required:
+            raise QueryError("Parameter 'q' is empty; give some words to search for.")
+        query = ""
     if len(query) > max_chars:
         raise QueryError(
             f"Parameter 'q' is {len(query)} characters long; the limit is {max_chars}."

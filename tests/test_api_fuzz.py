@@ -181,3 +181,12 @@ def test_a_file_answer_is_described_as_a_file(api_app):
     assert response.status_code == 200, response.content[:300]
     assert response.headers["content-type"][0].startswith("application/vnd.citationstyles")
     case.validate_response(response, checks=CONFORMANCE)
+
+
+def test_a_doubled_slash_is_routing_s_redirect_not_a_described_answer(api_app):
+    """The raw-query fuzz once drew /api/documents/%2F0: routing answers a doubled slash with a
+    redirect to the single-slash address (as for any page), which the answer check took for
+    an undescribed HTML answer."""
+    response = api_app.test_client().get("/api/documents//0")
+    assert response.status_code == 308
+    assert response.headers["Location"].endswith("/api/documents/0")

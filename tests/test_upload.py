@@ -196,6 +196,9 @@ def test_odd_and_climbing_file_names_are_made_safe(logged_in, app, tmp_path):
     response = upload(logged_in, markdown, name, **META)
     job = wait_for_job(logged_in, response.headers["Location"])
     assert job["status"] == "done" and job["file_name"] == "evil_notes__co.md"
+    # The job is done when its document is written; the worker's scratch copy goes just
+    # after. Stopping the worker waits for the job in hand to be over, scratch copy included.
+    app.extensions["upload_worker"].stop()
     assert not list(tmp_path.rglob("*notes*")) and not list(Path.cwd().glob("*notes*"))
     page = logged_in.get(response.headers["Location"]).get_data(as_text=True)
     assert "<notes>" not in page

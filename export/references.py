@@ -4,7 +4,9 @@ BibTeX for a set of CSL-JSON items.
 All three are made from CSL-JSON items, the one structured form of a citation
 (kb.citations.csl_item for a document, source_csl_item for a primary source it cites). RIS is
 written by rispy and BibTeX by bibtexparser, with LaTeX's special characters encoded by
-pylatexenc (so a title with "&", "%", "{" or "£" stays a valid entry).
+pylatexenc (so a title with "&", "%", "{" or "£" stays a valid entry). A source's note (how
+we read it: "summarised by CAAF") is RIS N1, BibTeX note and CSL note, never part of the
+author; a press release (genre "Press release") is RIS type PRESS.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from bibtexparser.library import Library
 from bibtexparser.model import Entry
 from bibtexparser.model import Field
 from pylatexenc.latexencode import unicode_to_latex
+
+from kb.citations import PRESS_RELEASE
 
 RIS_TYPES = {
     "report": "RPRT",
@@ -76,12 +80,16 @@ def ris(items: list[dict]) -> bytes:
         }
         if _year(item):
             record["year"] = _year(item)
+        if item.get("genre") == PRESS_RELEASE:
+            record["type_of_reference"] = "PRESS"
         if item.get("genre"):
             record["type_of_work"] = item["genre"]
         if item.get("URL"):
             record["urls"] = [_one_line(item["URL"])]
         if _accessed(item):
             record["access_date"] = _accessed(item)
+        if item.get("note"):
+            record["notes"] = [_one_line(item["note"])]
         records.append(record)
     text = rispy.dumps(records, implementation=_RisWriter)
     return text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
@@ -109,8 +117,12 @@ def bibtex(items: list[dict]) -> bytes:
             fields.append(Field("publisher", publisher))
         if _year(item):
             fields.append(Field("year", _year(item)))
-        if item.get("genre") and entry_type in ("techreport", "misc"):
-            fields.append(Field("type" if entry_type == "techreport" else "note", item["genre"]))
+        if item.get("genre") and entry_type == "techreport":
+            fields.append(Field("type", item["genre"]))
+        # How we read a source ("summarised by CAAF", "media release"); else a misc entry's kind.
+        note = item.get("note") or (item.get("genre") if entry_type == "misc" else "")
+        if note:
+            fields.append(Field("note", _latex(note)))
         if item.get("URL"):
             fields.append(Field("url", _bibtex_url(item["URL"])))
         if _accessed(item):

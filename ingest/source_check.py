@@ -3,8 +3,9 @@
 In a document of ours (a catalog entry with `own = true`, see corpus/README.md), every paragraph
 or list item outside the Sources section that holds a digit or a double-quoted phrase carries
 at least one source key, every key resolves to a definition in the same document, and every
-definition has the contract's form with an http(s) address. Uploaded third-party documents are
-their own source and are not held to it.
+definition has the contract's form with an http(s) address and an author that is only the
+author (how we read the source goes in the note after the title). Uploaded third-party
+documents are their own source and are not held to it.
 """
 
 from __future__ import annotations
@@ -13,12 +14,18 @@ import re
 from collections import Counter
 
 from ingest.blocks import LoadedFile
+from ingest.footnotes import FORM_WITH_NOTE
+from kb.models import Source
 from kb.sources import KEY
 from kb.sources import is_reference_section
 
 _FIGURE = re.compile(r"\d")
 _QUOTED = re.compile(r"\"[^\"\s][^\"]*\"|\u201c[^\u201c\u201d]+\u201d")
 _SHOWN = 60  # characters of the paragraph shown in a problem
+# An author followed by a comma and a lower-case word ("CAAF, summarising Audit Scotland",
+# "Local Government Association, media release"): a note on how we read the source written
+# where the author goes, which every citation and exported reference then gave as the author.
+_NOTE_IN_AUTHOR = re.compile(r",\s+[a-z]")
 
 
 def needs_source(text: str) -> bool:
@@ -38,6 +45,8 @@ def source_problems(loaded: LoadedFile, name: str) -> list[str]:
     for definition in loaded.definitions:
         if definition.problem:
             problems.append((definition.line, f"{definition.problem}."))
+        elif definition.source is not None and _NOTE_IN_AUTHOR.search(definition.source.who):
+            problems.append((definition.line, _note_in_author(definition.source)))
     counts = Counter(d.key for d in loaded.definitions)
     for definition in loaded.definitions:
         if counts[definition.key] > 1 and definition.line != _first_line(loaded, definition.key):
@@ -59,6 +68,13 @@ def source_problems(loaded: LoadedFile, name: str) -> list[str]:
                 )
             )
     return [f"{name}:{line}: {problem}" for line, problem in sorted(problems, key=lambda p: p[0])]
+
+
+def _note_in_author(source: Source) -> str:
+    return (
+        f"the author of the source [^{source.key}] (\u201c{source.who}\u201d) holds a note: "
+        f"give the author alone and put the note after the title ({FORM_WITH_NOTE})."
+    )
 
 
 def _first_line(loaded: LoadedFile, key: str) -> int:

@@ -45,8 +45,12 @@ def passage_pages(passage: Passage) -> str:
 
 
 def source_short(source: Source) -> str:
-    """A primary source as a citation names it: `BBC News (2013) "Title"`."""
-    return f'{source.who} ({source.year}) "{source.title}"'
+    """A primary source as a citation names it: `BBC News (2013) "Title"`, with how we read it
+    after the title when the entry says (`Audit Scotland (2010) "Title" (summarised by CAAF)`):
+    the author stays the author, and whoever quotes it can see the words came through another.
+    """
+    short = f'{source.who} ({source.year}) "{source.title}"'
+    return f"{short} ({source.note})" if source.note else short
 
 
 def source_reference(source: Source) -> str:
@@ -169,11 +173,24 @@ def csl_item(document: Document) -> dict:
     return item
 
 
+# A note that opens with one of these says what kind of item the source is: a press release by
+# its author (the LGA's "media release", the Public Accounts Committee's "press notice").
+_PRESS_RELEASE_NOTE = re.compile(r"^(?:press|media|news) (?:release|notice)\b", re.IGNORECASE)
+PRESS_RELEASE = "Press release"
+
+
+def is_press_release(source: Source) -> bool:
+    """Whether the entry's note says the source is a press release by its author."""
+    return bool(_PRESS_RELEASE_NOTE.match(source.note))
+
+
 def source_csl_item(source: Source) -> dict:
     """A primary source (a Sources entry of one of our documents) as a CSL-JSON item: a web
-    page by its author or publisher, with the date we read it. Its id is its key, prefixed so
-    that it cannot collide with a document id (a list holding sources of several documents
-    numbers them too: keys are per document)."""
+    page by its author or publisher, with the date we read it and the entry's note (how we
+    read it) as its note; a note opening "press release", "media release" or "press notice"
+    makes its genre "Press release". Its id is its key, prefixed so that it cannot collide
+    with a document id (a list holding sources of several documents numbers them too: keys
+    are per document)."""
     item: dict = {
         "id": f"source-{source.key}",
         "type": "webpage",
@@ -182,6 +199,10 @@ def source_csl_item(source: Source) -> dict:
         "publisher": source.who,
         "URL": source.url,
     }
+    if source.note:
+        item["note"] = source.note
+        if is_press_release(source):
+            item["genre"] = PRESS_RELEASE
     if source.year.isdigit():
         item["issued"] = {"date-parts": [[int(source.year)]]}
     if source.read:

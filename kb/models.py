@@ -9,9 +9,12 @@ from dataclasses import field
 @dataclass(frozen=True)
 class Source:
     """Where a statement in one of our own documents comes from: one entry of its Sources
-    section, `[^key]: Who (Year) "Title". URL (read YYYY-MM-DD)`.
+    section, `[^key]: Who (Year) "Title", note. URL (read YYYY-MM-DD)` (corpus/README.md).
 
-    `year` is text ("2013", "n.d."); `read` is the date we read it ("" when not recorded).
+    `who` is the author (the body that wrote it), never the channel we read it through; `year`
+    is text ("2013", "n.d."); `read` is the date we read it ("" when not recorded); `note` says
+    how we read it or what kind of item it is ("summarised by CAAF", "media release"; "" when
+    we read the author's own copy).
     """
 
     key: str
@@ -20,6 +23,7 @@ class Source:
     title: str
     url: str
     read: str = ""
+    note: str = ""
 
 
 @dataclass(frozen=True)

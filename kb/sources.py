@@ -45,7 +45,8 @@ def resolve(sources: Iterable[Source], keys: Iterable[str]) -> tuple[Source, ...
 
 
 def source_to_dict(source: Source) -> dict:
-    """The JSON shape of a source: key, who, year, title, url, read ("" when not recorded)."""
+    """The JSON shape of a source: key, who (the author), year, title, url, read and note (how
+    we read it, e.g. "summarised by CAAF"; read and note are "" when not recorded)."""
     return {
         "key": source.key,
         "who": source.who,
@@ -53,4 +54,5 @@ def source_to_dict(source: Source) -> dict:
         "title": source.title,
         "url": source.url,
         "read": source.read,
+        "note": source.note,
     }

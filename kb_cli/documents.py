@@ -232,7 +232,7 @@ def check(settings: Settings) -> None:
     index = VectorIndex(store, settings.index_path, settings.approximate_from)
     problems.extend(index.saved_problems())
     problems.extend(_myth_problems(settings, store, missing_ok=True))
-    problems.extend(_source_problems(settings))
+    problems.extend(_source_problems(settings, store))
     problems.extend(_figure_problems(settings, store, missing_ok=True))
     export_problems, export_state = _export_state(settings, store)
     problems.extend(export_problems)
@@ -266,9 +266,10 @@ def _export_state(settings: Settings, store) -> tuple[list[str], str]:
     return [], f" Query model: ONNX export {manifest.onnx_file}, current, sha256 matches."
 
 
-def _source_problems(settings: Settings) -> list[str]:
-    """Figures and quotations in our own catalog documents without a source (by file and line);
-    nothing to check where there is no catalog."""
+def _source_problems(settings: Settings, store) -> list[str]:
+    """Figures and quotations in our own catalog documents without a source (by file and line),
+    and stored Sources entries that are not the file's (an edit not yet taken in: the stored
+    ones are what citations and exports give); nothing to check where there is no catalog."""
     if not settings.catalog_path.exists():
         return []
     from ingest.loaders import load_file
@@ -277,9 +278,19 @@ def _source_problems(settings: Settings) -> list[str]:
     from kb.catalog import load_catalog
 
     problems = []
-    for entry in load_catalog(settings.catalog_path):
-        if entry.own and entry.path.exists():
-            problems.extend(source_problems(load_file(entry.path), display_path(entry.path)))
+    own = [e for e in load_catalog(settings.catalog_path) if e.own and e.path.exists()]
+    stored = store.documents_by_id([entry.meta.id for entry in own])
+    for entry in own:
+        loaded = load_file(entry.path)
+        found = source_problems(loaded, display_path(entry.path))
+        problems.extend(found)
+        document = stored.get(entry.meta.id)
+        if not found and document is not None and document.sources != loaded.sources:
+            problems.append(
+                f"{display_path(entry.path)}: its Sources entries differ from the stored ones "
+                "(the file changed since it was taken in); run `kb ingest` so that citations "
+                "and exported references name them as the file does."
+            )
     return problems
 
 

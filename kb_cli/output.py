@@ -27,6 +27,11 @@ def format_hit(number: int, hit: Hit) -> str:
 
 
 def cited_lines(citation: Citation, url: str) -> str:
-    """Under a passage: its citation, the addresses of the originals it cites, its link."""
-    originals = "".join(f"\n     original: {source.url}" for source in citation.sources)
+    """Under a passage: its citation, the addresses of the originals it cites (or of the page
+    we read, when the entry's note says we read it through another: "summarised by CAAF"),
+    its link."""
+    originals = "".join(
+        f"\n     {'page we read' if source.note else 'original'}: {source.url}"
+        for source in citation.sources
+    )
     return f"   — {citation.short}{originals}\n     {url}"

@@ -82,3 +82,51 @@ def test_a_source_that_is_a_catalog_document_is_named_as_the_catalog_names_it(ra
             str(entry["year"]),
             entry["title"],
         ), f"[^{source.key}] in {raw['file']}"
+
+
+# How we read a source, once written where the author goes ("CAAF, summarising Audit Scotland"),
+# and so cited and exported as the author. It belongs in the note after the title.
+CHANNEL_IN_AUTHOR = re.compile(
+    r", (summarising|summarised|as listed|listed by|mirror|media release|press release|"
+    r"press notice|earlier page|via|from the|formerly|copy|on|report by|briefing)\b",
+    re.IGNORECASE,
+)
+
+
+@pytest.mark.parametrize("raw", OWN, ids=lambda raw: raw["id"])
+def test_a_source_s_author_is_only_its_author(raw):
+    sources = [source for source in _definitions(raw) if source is not None]
+    assert sources, f"{raw['file']} has Sources entries"
+    for source in sources:
+        assert not CHANNEL_IN_AUTHOR.search(source.who), f"[^{source.key}] in {raw['file']}"
+        assert not re.search(r",\s+[a-z]", source.who), f"[^{source.key}] in {raw['file']}"
+
+
+def test_the_entries_that_named_a_channel_as_author_now_name_the_author():
+    found = {}
+    for raw in OWN:
+        for source in filter(None, _definitions(raw)):
+            found[source.key] = (source.who, source.note)
+    assert found["caaf-2010"] == ("Audit Scotland", "summarised by CAAF")
+    assert found["policyscotland-2021"] == ("Policy Scotland", "mirror copy at quantic.ac.uk")
+    assert found["lga-2012"] == ("Local Government Association", "media release")
+    assert found["tayside-about-old"] == ("Tayside Contracts", "earlier page of the site")
+    assert found["pac-2008"] == ("Committee of Public Accounts", "press notice")
+    assert found["nao-2011-research-councils"] == (
+        "National Audit Office",
+        "as listed by the Accountability Index",
+    )
+    assert found["careappointments-herald-2010"] == (
+        "The Herald",
+        "as carried by Care Appointments",
+    )
+
+
+def test_every_sources_entry_of_ours_reads_and_passes_the_check():
+    from ingest.loaders import load_file
+    from ingest.source_check import source_problems
+
+    for raw in OWN:
+        path = CATALOG.parent / raw["file"]
+        assert source_problems(load_file(path), raw["file"]) == []
+        assert all(_definitions(raw)), raw["file"]

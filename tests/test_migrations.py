@@ -280,3 +280,24 @@ def test_an_upgraded_release_1_folder_has_the_schema_of_a_new_one(tmp_path):
     assert upgraded.keys() == fresh.keys()
     for table in fresh:
         assert upgraded[table] == fresh[table], table
+
+
+def test_sources_stored_before_0010_keep_their_author_with_no_note(tmp_path, monkeypatch):
+    """0010 adds the note on how we read a source; the rows already stored are the entries as
+    they were read then (the old form had no place for a note), untouched."""
+    path = tmp_path / "kb.sqlite3"
+    _store_at(path, 9, monkeypatch)
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "INSERT INTO documents (id, title, publisher, year, kind, url, tags, file_path,"
+            " sha256, fingerprint, text, added_at) VALUES ('asl', 'Figures', 'SSEB', 2026,"
+            " 'case-study', '', '[]', 'f', 's', 'fp', 'Text.', '2026-01-01T00:00:00+00:00')"
+        )
+        conn.execute(
+            "INSERT INTO document_sources (document_id, position, key, who, year, title, url,"
+            " read) VALUES ('asl', 0, 'cw', 'Computer Weekly', '2013', 'T', 'https://c.w/x',"
+            " '2026-12-01')"
+        )
+    store = SqliteStore(path)
+    [source] = store.get_document("asl").sources
+    assert (source.who, source.read, source.note) == ("Computer Weekly", "2026-12-01", "")

@@ -404,3 +404,65 @@ def test_reference_files_hold_the_primary_sources_the_quotes_cite():
         bibliography.register(CslCitation([CitationItem(item["id"])]))
     rendered = [str(entry) for entry in bibliography.bibliography()]
     assert any("Computer Weekly (2013) Misses 90% of target" in e for e in rendered), rendered
+
+
+CAAF_URL = "https://caaf-fcar.ca/en/improving-public-sector-efficiency"
+
+
+def _noted_pack() -> Pack:
+    """A quote citing a source read through another (a note) and a media release."""
+    caaf = Source(
+        "caaf-2010",
+        "Audit Scotland",
+        "2010",
+        "Improving public sector efficiency",
+        CAAF_URL,
+        "2026-12-01",
+        "summarised by CAAF",
+    )
+    lga = Source(
+        "lga-2012",
+        "Local Government Association",
+        "2012",
+        "Councils save millions by sharing services",
+        "http://www.local.gov.uk/media-releases/3677841",
+        "",
+        "media release",
+    )
+    meta = DocumentMeta("asl", "Audit figures", "Shared Services Evidence Base", 2026, "case-study")
+    document = Document(meta, "", "", "", 1, (caaf, lga))
+    passage = Passage(
+        1, "asl", 0, "£839m.", None, "Summary", 0, 6, 2, None, ("caaf-2010", "lga-2012")
+    )
+    return Pack("Sources", TODAY, [PackItem(passage, document, cite(document, passage), "/p")])
+
+
+def test_a_source_s_note_is_a_note_in_every_reference_format_never_its_author():
+    pack = _noted_pack()
+    records = {r["id"]: r for r in rispy.loads(render_pack(pack, RIS, BASE).decode())}
+    caaf, lga = records["source-1-caaf-2010"], records["source-2-lga-2012"]
+    assert caaf["authors"] == ["Audit Scotland"] and caaf["notes"] == ["summarised by CAAF"]
+    assert caaf["type_of_reference"] == "ELEC" and caaf["urls"] == [CAAF_URL]
+    assert lga["authors"] == ["Local Government Association"] and lga["notes"] == ["media release"]
+    assert lga["type_of_reference"] == "PRESS"
+    assert "notes" not in records["asl"]
+
+    entries = parse_string(render_pack(pack, BIBTEX, BASE).decode(), "bibtex").entries
+    entry = entries["source-1-caaf-2010"]
+    assert [str(p) for p in entry.persons["author"]] == ["{Audit Scotland}"]
+    assert entry.fields["note"] == "summarised by CAAF"
+    assert entries["source-2-lga-2012"].fields["note"] == "media release"
+
+    items = {item["id"]: item for item in json.loads(render_pack(pack, CSL_JSON, BASE))}
+    assert items["source-1-caaf-2010"]["author"] == [{"literal": "Audit Scotland"}]
+    assert items["source-1-caaf-2010"]["note"] == "summarised by CAAF"
+    assert "genre" not in items["source-1-caaf-2010"]
+    assert items["source-2-lga-2012"]["genre"] == "Press release"
+
+    for rendered in (render_pack(pack, MARKDOWN, BASE), render_pack(pack, TEXT, BASE)):
+        text = rendered.decode()
+        assert (
+            'Audit Scotland (2010) "Improving public sector efficiency" (summarised by CAAF)'
+            in (text.replace("\\", ""))
+        )
+        assert "CAAF, summarising" not in text

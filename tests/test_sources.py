@@ -433,3 +433,162 @@ def test_every_passage_of_our_own_documents_names_a_source_with_an_address(backe
             assert all(s.url.startswith(("https://", "http://")) for s in citation.sources)
             assert ", cited in Shared Services Evidence Base (2026)" in citation.short
     store.close()
+
+
+# -- a note on how we read a source, kept apart from its author ---------------------------------
+
+CAAF = "https://caaf-fcar.ca/en/improving-public-sector-efficiency"
+CAAF_ENTRY = (
+    f'Audit Scotland (2010) "Improving public sector efficiency", summarised by CAAF. {CAAF} '
+    "(read 2026-12-01)"
+)
+
+
+def test_a_note_after_the_title_is_kept_apart_from_the_author():
+    summarised = parse_definition("caaf-2010", CAAF_ENTRY, 3)
+    assert summarised.problem == ""
+    assert summarised.source == Source(
+        "caaf-2010",
+        "Audit Scotland",
+        "2010",
+        "Improving public sector efficiency",
+        CAAF,
+        "2026-12-01",
+        "summarised by CAAF",
+    )
+    # A full stop inside the note is the note's own; curly quotes and no read date work too.
+    eur_lex = parse_definition(
+        "m",
+        "Advocate General Mengozzi (2014) \u201cOpinion\u201d, Case C-574/12, "
+        "read on EUR-Lex. https://eur-lex.europa.eu/x?uri=CELEX%3A62012CC0574",
+        1,
+    ).source
+    assert (eur_lex.who, eur_lex.title, eur_lex.note, eur_lex.url) == (
+        "Advocate General Mengozzi",
+        "Opinion",
+        "Case C-574/12, read on EUR-Lex",
+        "https://eur-lex.europa.eu/x?uri=CELEX%3A62012CC0574",
+    )
+    signed = parse_definition(
+        "s",
+        'UNISON Scotland (2004) "Efficient Government", Briefing '
+        "No. 86. https://unison-scotland.org.uk/b.html",
+        1,
+    ).source
+    assert (signed.note, signed.url) == ("Briefing No. 86", "https://unison-scotland.org.uk/b.html")
+
+
+def test_an_entry_without_a_note_reads_as_before():
+    plain = parse_definition(
+        "cw", f'Computer Weekly (2013) "Misses 90%". {CW} (read 2026-12-01)', 1
+    )
+    assert plain.source == Source("cw", "Computer Weekly", "2013", "Misses 90%", CW, "2026-12-01")
+    assert plain.source.note == ""
+    inside = parse_definition("x", 'Audit Scotland (n.d.) "A title, in full." http://a.org/b', 1)
+    assert (inside.source.title, inside.source.note) == ("A title, in full.", "")
+
+
+@pytest.mark.parametrize(
+    ("body", "sentence"),
+    [
+        (f'Audit Scotland (2010) "Title",. {CAAF}', "has a comma after its title but no note"),
+        (f'Audit Scotland (2010) "Title",  . {CAAF}', "has a comma after its title but no note"),
+        (
+            f'Audit Scotland (2010) "Title", mirror at https://m.example/x. {CAAF}',
+            "holds a web address",
+        ),
+        (
+            f'Audit Scotland (2010) "Title", via "The Herald". {CAAF}',
+            "holds a quotation mark followed by a comma",
+        ),
+    ],
+)
+def test_a_bad_note_is_refused_in_one_sentence(body, sentence):
+    definition = parse_definition("k", body, 7)
+    assert definition.source is None
+    assert sentence in definition.problem and "[^k]" in definition.problem
+    assert "\n" not in definition.problem
+
+
+def test_a_note_written_where_the_author_goes_is_refused_in_our_documents(tmp_path):
+    text = KEYED.replace(
+        '[^bbc-2015]: BBC News (2015) "Somerset council to end Southwest One deal".',
+        '[^bbc-2015]: BBC News, as carried by Yahoo (2015) "Somerset council to end Southwest One'
+        ' deal".',
+    )
+    assert source_problems(_load(tmp_path, text), "doc.md") == [
+        "doc.md:18: the author of the source [^bbc-2015] (\u201cBBC News, as carried by "
+        "Yahoo\u201d) holds a note: give the author alone and put the note after the title "
+        '(Who (Year) "Title", note. https://address).'
+    ]
+    moved = text.replace(
+        'BBC News, as carried by Yahoo (2015) "Somerset council to end Southwest One deal".',
+        'BBC News (2015) "Somerset council to end Southwest One deal", as carried by Yahoo.',
+    )
+    assert source_problems(_load(tmp_path, moved, "moved.md"), "moved.md") == []
+
+
+def test_the_note_follows_the_title_in_citations_and_the_api():
+    from kb.citations import cite
+    from kb.sources import source_to_dict
+
+    caaf = parse_definition("caaf-2010", CAAF_ENTRY, 1).source
+    document = _doc_with_sources()
+    document = type(document)(document.meta, "", "", "", 2, (*document.sources, caaf))
+    citation = cite(document, _passage(["caaf-2010", "cw-2013"]))
+    assert citation.short.startswith(
+        'Audit Scotland (2010) "Improving public sector efficiency" (summarised by CAAF); '
+        'Computer Weekly (2013) "Misses 90% of target savings", cited in '
+    )
+    assert citation.harvard.startswith(
+        'Audit Scotland (2010) "Improving public sector efficiency" (summarised by CAAF). '
+        f"Available at: {CAAF} (Accessed: 2026-12-01). Computer Weekly"
+    )
+    assert source_to_dict(caaf)["who"] == "Audit Scotland"
+    assert source_to_dict(caaf)["note"] == "summarised by CAAF"
+
+
+NOTED = KEYED.replace(
+    '[^bbc-2015]: BBC News (2015) "Somerset council to end Southwest One deal".',
+    '[^bbc-2015]: BBC News (2015) "Somerset council to end Southwest One deal", as carried by'
+    " Yahoo.",
+)
+
+
+def test_a_note_is_stored_and_shown_on_the_pages_and_in_the_api(kb, client, tmp_path):
+    from ingest.pipeline import IngestItem
+    from ingest.pipeline import Ingestor
+    from kb.models import DocumentMeta
+
+    path = tmp_path / "southwest-one.md"
+    path.write_text(NOTED)
+    meta = DocumentMeta("swo", "Southwest One", "Shared Services Evidence Base", 2026, "case-study")
+    outcome = Ingestor(kb.store, kb.embedder, tmp_path / "files").ingest_one(
+        IngestItem(path, meta, own=True)
+    )
+    assert outcome.status == "added", outcome.reason
+    stored = {s.key: s for s in kb.store.get_document("swo").sources}
+    assert (stored["bbc-2015"].who, stored["bbc-2015"].note) == ("BBC News", "as carried by Yahoo")
+    assert stored["cw-2013"].note == ""
+    body = client.get("/api/search?q=council+left+early+2015&k=5").get_json()
+    hit = next(h for h in body["results"] if h["document"]["id"] == "swo" and h["sources"])
+    noted = next(s for s in hit["sources"] if s["key"] == "bbc-2015")
+    assert (noted["who"], noted["note"]) == ("BBC News", "as carried by Yahoo")
+    assert "(as carried by Yahoo)" in hit["citation"]["short"]
+    page = client.get("/?q=council+left+early+2015").get_data(as_text=True)
+    assert '<span class="source-note">(as carried by Yahoo)</span>' in page
+    embed = client.get("/embed?q=council+left+early+2015").get_data(as_text=True)
+    assert "The page we read: BBC News (2015), as carried by Yahoo" in embed
+
+
+def test_kb_check_names_stored_sources_that_differ_from_the_file(tmp_path, backend_settings):
+    corpus = _corpus(tmp_path, KEYED)
+    assert _kb(backend_settings, corpus, "ingest").exit_code == 0
+    (corpus / "doc.md").write_text(NOTED, encoding="utf-8")
+    check = _kb(backend_settings, corpus, "check")
+    assert check.exit_code == 1
+    assert "doc.md: its Sources entries differ from the stored ones" in check.output
+    assert "run `kb ingest`" in check.output
+    ingest = _kb(backend_settings, corpus, "ingest")
+    assert ingest.exit_code == 0 and "1 replaced" in ingest.output, ingest.output
+    assert _kb(backend_settings, corpus, "check").exit_code == 0

@@ -78,11 +78,17 @@ class Source(ApiModel):
     """A primary source that a passage of one of our own documents cites."""
 
     key: str = Field(description="The key in the document's Sources section.")
-    who: str = Field(description="Author or publisher, e.g. 'BBC News'.")
+    who: str = Field(
+        description="The author, e.g. 'Audit Scotland'; never the channel we read it through."
+    )
     year: str = Field(description="The year, or 'n.d.'.")
     title: str
-    url: str = Field(description="The original's address.")
+    url: str = Field(description="The address we read it at.")
     read: str = Field(description="The date we read it (YYYY-MM-DD); empty when not recorded.")
+    note: str = Field(
+        description="How we read it or what kind of item it is, e.g. 'summarised by CAAF', "
+        "'media release'; empty when we read the author's own copy.",
+    )
 
 
 class Citation(ApiModel):

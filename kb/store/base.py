@@ -123,7 +123,8 @@ def passage_row(document_id: str, ordinal: int, chunk: Chunk, vector: np.ndarray
 
 def document_from_row(row: Sequence) -> Document:
     """A Document from: id, title, publisher, year, kind, url, tags (JSON list), file_path,
-    sha256, added_at, passage count, sources (JSON list of [key, who, year, title, url, read])."""
+    sha256, added_at, passage count, sources (JSON list of [key, who, year, title, url, read,
+    note])."""
     doc_id, title, publisher, year, kind, url, tags, file_path, sha256, added_at, count, cited = row
     if not isinstance(tags, list):
         tags = json.loads(tags)
@@ -289,9 +290,9 @@ class Store(ABC):
             )
             conn.executemany(
                 "INSERT INTO document_sources (document_id, position, key, who, year, title,"
-                " url, read) VALUES (?,?,?,?,?,?,?,?)",
+                " url, read, note) VALUES (?,?,?,?,?,?,?,?,?)",
                 [
-                    (meta.id, position, s.key, s.who, s.year, s.title, s.url, s.read)
+                    (meta.id, position, s.key, s.who, s.year, s.title, s.url, s.read, s.note)
                     for position, s in enumerate(sources)
                 ],
             )

@@ -121,7 +121,7 @@ PROBE_TIMEOUT_SECONDS = 2
 _DOCUMENT_COLUMNS = (
     "d.id, d.title, d.publisher, d.year, d.kind, d.url, d.tags, d.file_path, d.sha256, d.added_at,"
     " d.passage_count,"
-    " (SELECT json_agg(json_build_array(s.key, s.who, s.year, s.title, s.url, s.read)"
+    " (SELECT json_agg(json_build_array(s.key, s.who, s.year, s.title, s.url, s.read, s.note)"
     "   ORDER BY s.position) FROM document_sources s WHERE s.document_id = d.id)"
 )
 

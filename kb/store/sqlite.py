@@ -36,7 +36,7 @@ from kb.store.base import passage_from_row as _passage
 _DOCUMENT_COLUMNS = (
     "d.id, d.title, d.publisher, d.year, d.kind, d.url, d.tags, d.file_path, d.sha256, d.added_at,"
     " d.passage_count,"
-    " (SELECT json_group_array(json_array(s.key, s.who, s.year, s.title, s.url, s.read))"
+    " (SELECT json_group_array(json_array(s.key, s.who, s.year, s.title, s.url, s.read, s.note))"
     "  FROM (SELECT * FROM document_sources WHERE document_id = d.id ORDER BY position) s)"
 )
 

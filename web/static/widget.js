@@ -300,7 +300,11 @@
       (sources || []).forEach(function (source) {
         var url = String(source.url || "");
         if (!/^https?:\/\//i.test(url)) { return; }
-        var link = el("a", "source", "The original: " + source.who + " (" + source.year + ")");
+        // A note says how we read it ("summarised by CAAF"): the link is to that page.
+        var label = source.note
+          ? "The page we read: " + source.who + " (" + source.year + "), " + source.note
+          : "The original: " + source.who + " (" + source.year + ")";
+        var link = el("a", "source", label);
         link.href = url;
         link.rel = "noopener noreferrer";
         if (options.newTab) {

@@ -1,6 +1,10 @@
 """Ingest throughput and memory: the default corpus, and a generated PDF of 2,000 pages.
 
-Run by hand (not in CI): `.venv/bin/python bench/ingest.py [--pages 2000] [--cases default pdf]`.
+Run by hand (not in CI): `.venv/bin/python bench/ingest.py [--pages 2000] [--cases default pdf]
+[--runtimes openvino onnxruntime] [--rounds 3]`. With several runtimes (the setting
+ingest_runtime) and rounds, the runs alternate runtime by runtime within each round, and the
+last line gives each runtime's median passages per second and their ratio, measured side by
+side.
 
 Each case runs in a child process of its own, so that its peak resident memory (VmHWM)
 belongs to that case alone. The child takes the files in with ingest.pipeline.Ingestor and the
@@ -24,6 +28,7 @@ import os
 import platform
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -162,7 +167,7 @@ def items_for(case: str, pdf_path: str | None) -> list:
     return [IngestItem(Path(pdf_path), meta)]
 
 
-def measure(case: str, pdf_path: str | None) -> dict:
+def measure(case: str, pdf_path: str | None, runtime: str) -> dict:
     import ingest.pipeline as pipeline
     from kb.factory import make_model_embedder
     from kb.index import VectorIndex
@@ -184,7 +189,8 @@ def measure(case: str, pdf_path: str | None) -> dict:
     with tempfile.TemporaryDirectory(prefix="kb-bench-ingest-") as tmp:
         # The embedder `kb ingest` uses; in a new data folder, loading it exports the model to
         # ONNX first (timed in model_load_s, as on a first build).
-        embedder = make_model_embedder(Settings(Path(tmp), ROOT / "corpus"), ingest=True)
+        settings = Settings(Path(tmp), ROOT / "corpus", ingest_runtime=runtime)
+        embedder = make_model_embedder(settings, ingest=True)
         t0 = time.perf_counter()
         getattr(embedder, "load", lambda: None)()
         embedder.embed(["warm up"])
@@ -228,10 +234,21 @@ def measure(case: str, pdf_path: str | None) -> dict:
         **split,
         "model_load_s": round(model_s, 1),
         "embedder": getattr(embedder, "backend", "") or "sentence-transformers",
+        # What embedded the passages (ingest_runtime) and in what precision.
+        **passage_runtime(embedder),
         "index_s": round(index_s, 1),
         "index": kind,
         "db_mb": round(db_mb),
         "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def passage_runtime(embedder) -> dict:
+    impl = getattr(embedder, "_piece_impl", None) or getattr(embedder, "_impl", None)
+    model = getattr(impl, "_model", None)
+    return {
+        "runtime": getattr(impl, "runtime", "sentence-transformers"),
+        "precision": getattr(model, "precision", "f32"),
     }
 
 
@@ -255,28 +272,52 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="*", choices=CASES, default=list(CASES))
     parser.add_argument("--pages", type=int, default=2000, help="pages of the generated PDF")
+    parser.add_argument(
+        "--runtimes", nargs="*", choices=("openvino", "onnxruntime"), default=["openvino"]
+    )
+    parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--runtime", default="openvino", help=argparse.SUPPRESS)
     parser.add_argument("--pdf", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(args.child, args.pdf)), flush=True)
+        print(json.dumps(measure(args.child, args.pdf, args.runtime)), flush=True)
         return
     print(json.dumps(machine()), flush=True)
+    rates: dict[tuple[str, str], list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="kb-bench-pdf-") as tmp:
         pdf_path = Path(tmp) / "generated-compendium.pdf"
+        if "pdf" in args.cases:
+            t0 = time.perf_counter()
+            made = make_pdf(pdf_path, args.pages)
+            made["generate_s"] = round(time.perf_counter() - t0, 1)
+            print(json.dumps({"generated_pdf": made}), flush=True)
+        for _ in range(args.rounds):
+            for case in args.cases:
+                for runtime in args.runtimes:
+                    command = [sys.executable, __file__, "--child", case, "--runtime", runtime]
+                    if case == "pdf":
+                        command += ["--pdf", str(pdf_path)]
+                    # A child each, so that peak memory belongs to one case.
+                    out = subprocess.run(command, capture_output=True, text=True)
+                    if out.returncode:
+                        sys.exit(f"{case} on {runtime} failed:\n{out.stderr}")
+                    line = out.stdout.strip().splitlines()[-1]
+                    print(line, flush=True)
+                    rate = json.loads(line)["passages_per_second"]
+                    rates.setdefault((case, runtime), []).append(rate)
+    if args.rounds > 1 or len(args.runtimes) > 1:
+        summary = {
+            f"{case} {runtime}": statistics.median(found)
+            for (case, runtime), found in rates.items()
+        }
         for case in args.cases:
-            command = [sys.executable, __file__, "--child", case]
-            if case == "pdf":
-                t0 = time.perf_counter()
-                made = make_pdf(pdf_path, args.pages)
-                made["generate_s"] = round(time.perf_counter() - t0, 1)
-                print(json.dumps({"generated_pdf": made}), flush=True)
-                command += ["--pdf", str(pdf_path)]
-            # A child each, so that peak memory belongs to one case.
-            out = subprocess.run(command, capture_output=True, text=True)
-            if out.returncode:
-                sys.exit(f"{case} failed:\n{out.stderr}")
-            print(out.stdout.strip(), flush=True)
+            if len(args.runtimes) == 2:
+                first, second = (summary[f"{case} {r}"] for r in args.runtimes)
+                summary[f"{case} ratio {args.runtimes[0]}/{args.runtimes[1]}"] = round(
+                    first / second, 2
+                )
+        print(json.dumps({"median_passages_per_second": summary}), flush=True)
 
 
 if __name__ == "__main__":

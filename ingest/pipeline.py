@@ -36,7 +36,6 @@ from kb.errors import IngestError
 from kb.errors import KBError
 from kb.errors import StoreUnavailable
 from kb.late_interaction import DEFAULT_LATE_INTERACTION_UP_TO
-from kb.late_interaction import PieceEmbedding
 from kb.late_interaction import kept_at
 from kb.models import Chunk
 from kb.models import DocumentMeta
@@ -191,9 +190,9 @@ class Ingestor:
             # Checked even when unchanged: an unsourced figure must not stay in unnoticed.
             loaded = loaded or load_file(path, max_bytes=self.max_bytes)
             check_sources(loaded, path)
-        with_pieces = self._piece_embedder()
+        keep_pieces = self._keeps_pieces()
         stored_fingerprint = self.store.fingerprint(document_id)
-        fingerprint = partial(self._fingerprint, sha256, with_pieces=with_pieces is not None)
+        fingerprint = partial(self._fingerprint, sha256, with_pieces=keep_pieces)
         if item.meta is not None and stored_fingerprint == fingerprint(item.meta):
             return self._unchanged_or_updated(item.path, item.meta, on_written)
         if item.meta is None and stored_fingerprint is not None:
@@ -228,7 +227,7 @@ class Ingestor:
         # Refused before the embedding, the costly part, if the file expands out of proportion.
         Meter(path.name, len(data), VECTORS).spend(len(chunks) + sum(map(len, sentences)))
         vectors, sentence_vectors, piece_vectors = self._embed(
-            meta, chunks, sentences, on_progress, with_pieces
+            meta, chunks, sentences, on_progress, keep_pieces
         )
         self.store.ensure_model(self.embedder.name, self.embedder.dimension, SPLITTER_SETTINGS)
         kept = self.originals.keep(sha256, path.suffix, data, path.name)
@@ -267,16 +266,12 @@ class Ingestor:
                 on_written(outcome, meta)
         return outcome
 
-    def _piece_embedder(self) -> PieceEmbedding | None:
-        """The embedder's word-piece run (late interaction) when this store keeps word-piece
-        vectors: the embedder gives them and the store holds at most late_interaction_up_to
-        passages. None: passage vectors only."""
-        with_pieces = getattr(self.embedder, "embed_with_pieces", None)
-        if with_pieces is None or not kept_at(
+    def _keeps_pieces(self) -> bool:
+        """Whether this store keeps word-piece vectors (late interaction): the embedder gives
+        them and the store holds at most late_interaction_up_to passages."""
+        return hasattr(self.embedder, "embed_with_pieces") and kept_at(
             self.store.count_passages(), self.late_interaction_up_to
-        ):
-            return None
-        return with_pieces
+        )
 
     def _fingerprint(self, sha256: str, meta: DocumentMeta, with_pieces: bool) -> str:
         """What, if changed, means re-splitting and re-embedding: the file's bytes, the title
@@ -299,46 +294,60 @@ class Ingestor:
         chunks: list[Chunk],
         sentences: list[list[str]],
         on_progress: Progress,
-        with_pieces: PieceEmbedding | None,
+        keep_pieces: bool,
     ):
         """Vectors for every passage and for each passage's sentences, in batches of texts of
         similar length (short sentences are not padded to a passage's length).
 
         Each distinct text is embedded once: a passage opens with the previous passage's last
         sentence (the splitter's overlap), so about one sentence text in eight repeats one
-        already embedded (149 of 1,184 on the default corpus), and the vector is the same."""
+        already embedded (149 of 1,184 on the default corpus), and the vector is the same.
+
+        Passage texts go through the embedder's word-piece run when it has one (the passages'
+        word-piece vectors for late interaction come out of it; an ingesting ExportedMiniLM
+        runs it on the setting ingest_runtime, OpenVINO in bfloat16), sentence texts through
+        its plain run (onnxruntime in float32): sentence vectors in bfloat16 moved a near-tie
+        of the evaluation, passage vectors did not (docs/performance.md, "Ingest in
+        bfloat16")."""
         import numpy as np
 
-        texts = [embedding_text(meta, chunk) for chunk in chunks]
-        texts += [text for group in sentences for text in group]
-        distinct = list(dict.fromkeys(texts))
-        order = sorted(range(len(distinct)), key=lambda i: len(distinct[i]))
-        found = np.empty((len(distinct), self.embedder.dimension), dtype=np.float32)
-        # Late interaction: the passages' word-piece vectors come out of the same run.
-        passage_texts = set(texts[: len(chunks)])
+        passage_texts = [embedding_text(meta, chunk) for chunk in chunks]
+        sentence_list = [text for group in sentences for text in group]
+        passage_set = set(passage_texts)
+        runs = (
+            (list(dict.fromkeys(passage_texts)), getattr(self.embedder, "embed_with_pieces", None)),
+            ([text for text in dict.fromkeys(sentence_list) if text not in passage_set], None),
+        )
+        total = sum(len(texts) for texts, _ in runs)
+        vector_of: dict[str, np.ndarray] = {}
         pieces_of: dict[str, np.ndarray] = {}
-        on_progress("embed", 0, len(distinct))  # the total is known before the first batch
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
-            batch = [distinct[i] for i in rows]
-            if with_pieces is None:
-                found[rows] = self.embedder.embed(batch)
-            else:
-                found[rows], per_text = with_pieces(batch)
-                for text, (_, piece_rows) in zip(batch, per_text, strict=True):
-                    if text in passage_texts:
-                        pieces_of[text] = piece_rows
-            on_progress("embed", min(start + self.batch_size, len(distinct)), len(distinct))
-        row_of = {text: row for row, text in enumerate(distinct)}
-        vectors = found[[row_of[text] for text in texts]]
-        passage_vectors, rest = vectors[: len(chunks)], vectors[len(chunks) :]
-        per_chunk = []
-        for group in sentences:
-            per_chunk.append(rest[: len(group)])
-            rest = rest[len(group) :]
+        done = 0
+        on_progress("embed", 0, total)  # the total is known before the first batch
+        for texts, with_pieces in runs:
+            texts = sorted(texts, key=len)
+            for start in range(0, len(texts), self.batch_size):
+                batch = texts[start : start + self.batch_size]
+                if with_pieces is None:
+                    found = self.embedder.embed(batch)
+                else:
+                    found, per_text = with_pieces(batch)
+                    if keep_pieces:
+                        pieces_of.update(
+                            (text, rows) for text, (_, rows) in zip(batch, per_text, strict=True)
+                        )
+                vector_of.update(zip(batch, found, strict=True))
+                done += len(batch)
+                on_progress("embed", done, total)
+        passage_vectors = np.array([vector_of[text] for text in passage_texts], dtype=np.float32)
+        per_chunk = [
+            np.array([vector_of[text] for text in group], dtype=np.float32).reshape(
+                len(group), self.embedder.dimension
+            )
+            for group in sentences
+        ]
         # Pieces for every passage or none (the model's fallback gives none).
-        pieces = [pieces_of.get(text) for text in texts[: len(chunks)]]
-        complete = with_pieces is not None and all(p is not None and len(p) for p in pieces)
+        pieces = [pieces_of.get(text) for text in passage_texts]
+        complete = keep_pieces and all(p is not None and len(p) for p in pieces)
         return passage_vectors, per_chunk, (pieces if complete else None)
 
 

@@ -68,8 +68,9 @@ def make_model_embedder(settings: Settings, *, ingest: bool = False) -> Embedder
     folder (no torch), falling back to sentence-transformers (kb.onnx_embedder.ExportedMiniLM).
 
     Args:
-        ingest: for taking files in: one batch at a time on each core, and the model is exported
-            first if its export is missing, stale or damaged.
+        ingest: for taking files in: one batch at a time on each core, on the runtime the
+            setting ingest_runtime names, and the model is exported first if its export is
+            missing, stale or damaged.
     """
     if settings.embedder in ("minilm", MINILM_NAME):
         import os
@@ -78,7 +79,10 @@ def make_model_embedder(settings: Settings, *, ingest: bool = False) -> Embedder
 
         if ingest:
             return ExportedMiniLM(
-                settings.data_dir, threads=os.cpu_count() or 1, export_if_missing=True
+                settings.data_dir,
+                threads=os.cpu_count() or 1,
+                export_if_missing=True,
+                piece_runtime=settings.ingest_runtime,
             )
         return ExportedMiniLM(settings.data_dir)
     return make_embedder(settings.embedder)

@@ -101,14 +101,14 @@ def test_texts_are_batched_by_word_pieces_so_little_padding_is_computed(data_dir
     ]
     embedder = OnnxEmbedder.from_export(data_dir, minilm.model_path(), batch_size=2)
     shapes = []
-    session = embedder._session
+    session = embedder._model.session
 
     class Recording:
         def run(self, outputs, inputs):
             shapes.append(inputs["input_ids"].shape)
             return session.run(outputs, inputs)
 
-    embedder._session = Recording()
+    embedder._model.session = Recording()
     vectors = embedder.embed(texts)
 
     tokenizer = embedder._tokenizer
@@ -204,7 +204,7 @@ def _run(code: str, data_dir) -> dict:
 
 LOADED = (
     "print(json.dumps({m: m in sys.modules for m in "
-    "('torch', 'sentence_transformers', 'transformers', 'onnxruntime')}))"
+    "('torch', 'sentence_transformers', 'transformers', 'onnxruntime', 'openvino')}))"
 )
 
 
@@ -227,6 +227,7 @@ def test_kb_search_and_myths_in_a_fresh_process_never_import_torch(data_dir):
         "sentence_transformers": False,
         "transformers": False,
         "onnxruntime": True,
+        "openvino": False,  # only a process that ingests loads it
     }
 
 
@@ -264,6 +265,7 @@ def test_the_web_app_searches_without_torch(data_dir):
         data_dir,
     )
     assert loaded["torch"] is False and loaded["sentence_transformers"] is False
+    assert loaded["openvino"] is False
 
 
 def test_damaged_export_is_bypassed_loudly_then_rebuilt(tmp_path, data_dir, minilm, caplog):

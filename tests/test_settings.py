@@ -42,6 +42,11 @@ def test_every_field_but_none_can_be_set_in_the_environment():
         ("KB_SESSION_COOKIE_SECURE", "maybe", "KB_SESSION_COOKIE_SECURE must be 1 or 0"),
         ("KB_UPLOADS", "workers", "KB_UPLOADS must be server or queue, not 'workers'."),
         ("KB_ORIGINALS", "s3", "KB_ORIGINALS must be folder or database, not 's3'."),
+        (
+            "KB_INGEST_RUNTIME",
+            "cuda",
+            "KB_INGEST_RUNTIME must be openvino or onnxruntime, not 'cuda'.",
+        ),
     ],
 )
 def test_a_bad_value_is_one_sentence_naming_the_variable(variable, value, says):

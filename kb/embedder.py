@@ -170,7 +170,9 @@ class QueryCache:
 
             vectors, pieces = with_pieces([text])
             names, rows = pieces[0]
-            entry = (vectors[0], content_rows(names, rows) if len(rows) else None)
+            # float16: half the memory of 2,048 queries' pieces, the same `kb eval` figures.
+            pieces = content_rows(names, rows).astype(np.float16) if len(rows) else None
+            entry = (vectors[0], pieces)
         with self._lock:
             self.misses += 1
             self._cache[text] = entry

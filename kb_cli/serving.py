@@ -37,7 +37,10 @@ def serve(
     """Serve the search site and the JSON API."""
     if debug and production:
         raise click.UsageError("--debug and --production cannot be used together.")
+    from kb.memory import return_large_blocks_to_the_system
     from web import create_app
+
+    return_large_blocks_to_the_system()  # before the model loads (kb/memory.py)
 
     # With the reloader, this process only watches files; the child it starts serves, so only
     # the child pays for loading the model.

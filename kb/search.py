@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kb.catalog import KINDS
 from kb.citations import cite
 from kb.citations import permalink
 from kb.embedder import Embedder
@@ -198,6 +199,12 @@ class KnowledgeBase:
         if mode not in MODES:
             raise QueryError(f"mode must be one of {', '.join(MODES)}, not {mode!r}.")
         filters = filters or SearchFilters()
+        unknown = [kind for kind in filters.kinds if kind not in KINDS]
+        if unknown:
+            raise QueryError(
+                f"There is no kind of document called {unknown[0][:40]!r}; "
+                f"use one of {', '.join(KINDS)}."
+            )
         if self.search_guard is not None:
             self.search_guard()
         terms = query_terms(query)

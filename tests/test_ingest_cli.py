@@ -181,6 +181,12 @@ def test_search_json_shape(kb_run):
     assert set(first["citation"]) == {"short", "harvard"}
     empty = kb_run("search", "   ")
     assert empty.exit_code == 1 and "empty" in empty.output
+    unknown = kb_run("search", "savings", "--kind", "reports")
+    assert unknown.exit_code == 1
+    assert unknown.output.strip() == (
+        "Error: There is no kind of document called 'reports'; use one of report, guidance, "
+        "case-study, article, briefing, document."
+    )
 
 
 def _paused(marker, proc, hang_seconds: float = 300) -> dict:

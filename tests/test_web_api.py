@@ -112,6 +112,7 @@ def test_search_filters(client, query, documents):
         ("q=x&year_to=12", "'year_to'"),
         ("q=x&year_from=2020&year_to=2010", "'year_from'"),
         ("q=x&mode=fuzzy", "'mode'"),
+        ("q=x&kind=report&kind=reports", "kind of document called 'reports'"),
         ("q=x" + "&kind=k" * 51, "'kind'"),
         ("q=x&tag=" + "t" * 101, "'tag'"),
     ],

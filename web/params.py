@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from werkzeug.datastructures import MultiDict
 
+from kb.catalog import KINDS
 from kb.errors import QueryError
 from kb.models import SearchFilters
 from kb.query import is_blank
@@ -44,7 +45,7 @@ def search_parameters(config: dict) -> list[dict]:
                 "default": config.get("DEFAULT_K", 10),
             },
         },
-        _repeatable("kind", "Only documents of this kind (report, guidance, case-study, ...)."),
+        _repeatable("kind", "Only documents of this kind.", enum=KINDS),
         _repeatable("tag", "Only documents with this tag."),
         _repeatable("doc", "Only this document id."),
         {"name": "year_from", "in": "query", "description": "Earliest year.", "schema": year},
@@ -58,14 +59,15 @@ def search_parameters(config: dict) -> list[dict]:
     ]
 
 
-def _repeatable(name: str, description: str) -> dict:
+def _repeatable(name: str, description: str, enum: tuple[str, ...] = ()) -> dict:
+    items = {"type": "string", "enum": list(enum)} if enum else {}
     return {
         "name": name,
         "in": "query",
         "description": description + " Repeat the parameter for several values (any of them).",
         "schema": {
             "type": "array",
-            "items": {"type": "string", "maxLength": MAX_FILTER_CHARS},
+            "items": items or {"type": "string", "maxLength": MAX_FILTER_CHARS},
             "maxItems": MAX_FILTER_VALUES,
         },
         "style": "form",

@@ -34,10 +34,11 @@ class Settings:
         database_url: a PostgreSQL address (`postgresql://user:password@host:port/dbname`)
             for a store shared by servers on several machines; None: the SQLite file in
             data_dir.
-        ingest_runtime: what runs the model to ingest: "openvino" (bfloat16 where the CPU
-            has it: about three times the passages a second, vectors within a cosine of 0.9999
-            of the model of record's) or "onnxruntime" (float32, as searches use). Searching
-            processes always use onnxruntime (kb.onnx_embedder).
+        ingest_runtime: what embeds passage texts in `kb ingest`, `kb add` and `kb worker`:
+            "openvino" (bfloat16 where the CPU has it, vectors within a cosine of 0.9999 of the
+            model of record's) or "onnxruntime" (float32). Sentence texts, queries, and uploads
+            a server takes in itself (on its one-thread search embedder) always use
+            onnxruntime (kb.onnx_embedder).
         approximate_from: vectors (passages plus their sentences, about 5 a passage) from
             which FAISS search is approximate (IVF) instead of exact.
         keyword_index_from: passages from which keyword search uses the tantivy index

@@ -22,6 +22,8 @@ from kb.figures.extract import PERCENT
 
 DATE = "date"
 
+_YEAR = r"(1[89]\d\d|20\d\d)"
+_SYMBOLS = re.escape("".join(symbol for symbol in CURRENCIES if len(symbol) == 1))
 _MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
 
 # What a question asks for: checked on the lower-cased query.
@@ -42,12 +44,17 @@ _STATES = {
         "|".join(re.escape(symbol) + r"\s?\d" for symbol in CURRENCIES)
         + r"|\b\d[\d,.]*\s?(bn|m|k|billion|million)\b"
     ),
+    # A count is a whole number that is not part of a sum of money ("£4.6m", "£517k", "650k"),
+    # a percentage, a decimal or a year (1800-2099): "went live in March 2009" states no count
+    # for "how many invoices"; "3 million people" does.
     COUNT: re.compile(
-        r"\b\d[\d,]*\b|\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+        rf"(?<![{_SYMBOLS}\d.,])\b(?!{_YEAR}\b)\d[\d,]*\b(?![.,]?\d)"
+        r"(?!\s?(%|per ?cent\b|bn\b|m\b|k\b))"
+        r"|\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
         r"dozen|hundred|thousand)\b",
         re.IGNORECASE,
     ),
-    DATE: re.compile(rf"\b(1[89]\d\d|20\d\d)\b|\b\d{{1,2}} ({_MONTHS})\b", re.IGNORECASE),
+    DATE: re.compile(rf"\b{_YEAR}\b|\b\d{{1,2}} ({_MONTHS})\b", re.IGNORECASE),
 }
 
 

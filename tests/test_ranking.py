@@ -43,6 +43,10 @@ def test_what_kind_of_figure_a_question_asks_for(query, kinds):
         ("The savings were £1.9m.", "money", True),
         ("Only 15% of costs are in the back office.", "percent", True),
         ("Eight councils were covered.", "count", True),
+        ("About 2,200 invoices were paid twice.", "count", True),
+        ("The system went live in March 2009.", "count", False),  # a year is no count
+        ("Duplicate payments came to £4.6m, or 15% of the total.", "count", False),
+        ("Fees came to 650k.", "count", False),
         ("It reported on 29 June 2011.", "date", True),
         ("The council paid consultants heavily.", "money", False),
         ("Most costs are elsewhere.", "percent", False),

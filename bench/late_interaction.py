@@ -32,7 +32,6 @@ from kb.evaluation import first_hit_rank  # noqa: E402
 from kb.evaluation import load_queries  # noqa: E402
 from kb.factory import open_knowledge_base  # noqa: E402
 from kb.onnx_embedder import OnnxEmbedder  # noqa: E402
-from kb.onnx_export import INPUT_NAMES  # noqa: E402
 from kb.query import STOPWORDS  # noqa: E402
 from kb.search import KnowledgeBase  # noqa: E402
 from kb.settings import Settings  # noqa: E402
@@ -48,7 +47,7 @@ def token_vectors(onnx: OnnxEmbedder, text: str) -> tuple[list[str], np.ndarray]
         "attention_mask": np.array([encoding.attention_mask], dtype=np.int64),
         "token_type_ids": np.array([encoding.type_ids], dtype=np.int64),
     }
-    (tokens,) = onnx._session.run(None, {name: inputs[name] for name in INPUT_NAMES})
+    tokens = onnx._model(inputs)
     vectors = tokens[0] / np.linalg.norm(tokens[0], axis=1, keepdims=True)
     keep = [i for i, piece in enumerate(encoding.tokens) if piece not in SPECIAL]
     return [encoding.tokens[i] for i in keep], vectors[keep]

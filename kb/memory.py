@@ -16,9 +16,10 @@ def return_large_blocks_to_the_system() -> bool:
     and from then on large blocks come from the heap, where a freed one stays resident
     whenever anything smaller lies above it. A server loads the model's 90 MB export in large
     temporary blocks, then searches: measured with `kb serve --production` on the default
-    corpus, resident memory ready was 237 to 275 MB from one start to the next and 282 to 308 MB
-    after 1,000 searches; with the threshold fixed, 228 to 232 and 271 to 273 MB, with the same
-    latency (docs/performance.md, "Resident memory"). Call it first thing in a serving process.
+    corpus, resident memory ready was 245 to 275 MB from one start to the next and 298 to 307 MB
+    after 1,000 searches; with the threshold fixed, 231 to 234 and 271 to 272 MB, with the same
+    latency (docs/performance.md, "Resident memory of a server"). Call it first thing in a
+    serving process.
 
     Returns:
         Whether it took effect (False where malloc is not glibc's).

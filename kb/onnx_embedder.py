@@ -41,10 +41,10 @@ class OnnxEmbedder:
             out. The machine's cores to ingest: whole batches side by side keep every core busy
             without the per-operator hand-offs of onnxruntime's intra-op threads, which wait on
             each other whenever another process holds a core (measured: docs/performance.md).
-        runtime: what runs the graph: "onnxruntime" (searching processes: light to load, the
-            same vectors as the model of record to 1e-7) or "openvino" (ingest: bfloat16
-            arithmetic on CPUs that have it, about three times onnxruntime's throughput here,
-            vectors within a cosine of 0.9999 of the model of record's; see OpenVinoRuntime).
+        runtime: what runs the graph: "onnxruntime" (searching processes: light to load, float32,
+            vectors within a cosine of 0.9999 of the model of record's: tests/test_onnx_query.py)
+            or "openvino" (ingest's passages: bfloat16 arithmetic on CPUs that have it, about
+            three times onnxruntime's throughput here, also within 0.9999; see OpenVinoRuntime).
     """
 
     name = MINILM_NAME
@@ -165,9 +165,10 @@ class OnnxRuntime:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
-        # onnxruntime's memory arena keeps its largest buffers for reuse. A searching process
-        # (one thread, one short query at a time) gains 0.1 ms a query from it and keeps 18 MB
-        # more resident (docs/performance.md); ingest's long batches keep it.
+        # onnxruntime's memory arena keeps its largest buffers for reuse. A one-thread session
+        # (a searching process, one short query at a time; also a server's own uploads and
+        # ingest on a one-core machine) gains 0.1 ms a query from it and keeps 18 MB more
+        # resident (docs/performance.md); ingest's sessions on several cores keep it.
         options.enable_cpu_mem_arena = threads > 1
         self.session = onnxruntime.InferenceSession(
             str(graph), options, providers=["CPUExecutionProvider"]
@@ -285,9 +286,11 @@ class ExportedMiniLM:
             if self._export_if_missing:
                 self.ensure_export()
             try:
-                self._impl = self._from_export("onnxruntime")
+                impl = self._from_export("onnxruntime")
                 if self._piece_runtime != "onnxruntime":
+                    # Set before _impl: a thread that sees _impl loaded finds this too.
                     self._piece_impl = self._other_runtime()
+                self._impl = impl
                 return
             except ExportUnusable as reason:
                 problem = str(reason)

@@ -3,6 +3,7 @@
 from collections import Counter
 
 import numpy as np
+import pytest
 
 from ingest.loaders import load_file
 from ingest.pipeline import IngestItem
@@ -55,3 +56,49 @@ def test_each_distinct_text_is_embedded_once_and_every_vector_is_stored(store, t
     assert store.count_vectors() == len(passages) + len(sentences)
     as_rows = lambda matrix: Counter(tuple(np.round(row, 6)) for row in matrix)  # noqa: E731
     assert as_rows(stored) == as_rows(expected)
+
+
+class TwoRunEmbedder(RecordingEmbedder):
+    """Its word-piece run (which an ingesting ExportedMiniLM puts on OpenVINO) gives each text
+    the opposite of its plain run's vector, so the stored vectors say which run made them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.piece_texts: list[str] = []
+
+    def embed_with_pieces(self, texts):
+        self.piece_texts.extend(texts)
+        vectors = -HashingEmbedder.embed(self, texts)
+        return vectors, [
+            (["[CLS]", "[SEP]"], vectors[i : i + 1].repeat(2, 0)) for i in range(len(texts))
+        ]
+
+
+@pytest.mark.parametrize("late_interaction_up_to", [20_000, 0])
+def test_passages_go_through_the_word_piece_run_and_sentences_through_the_plain_one(
+    store, tmp_path, late_interaction_up_to
+):
+    path = long_section(tmp_path)
+    meta = DocumentMeta("payroll", "Payroll sharing", "Test", 2024, "report")
+    _, chunks = split_blocks(load_file(path).blocks)
+    passages = [embedding_text(meta, chunk) for chunk in chunks]
+    sentences = [text for chunk in chunks for text in sentence_texts(meta, chunk)]
+    progress = []
+
+    embedder = TwoRunEmbedder()
+    outcome = Ingestor(
+        store, embedder, tmp_path / "files", late_interaction_up_to=late_interaction_up_to
+    ).ingest_one(IngestItem(path, meta), on_progress=lambda *step: progress.append(step))
+
+    assert outcome.status == "added"
+    assert sorted(embedder.piece_texts) == sorted(set(passages))
+    assert sorted(embedder.texts) == sorted(set(sentences))
+    stored = np.concatenate([vectors for _, vectors in store.iter_embeddings()])
+    expected = np.vstack([-HashingEmbedder().embed(passages), HashingEmbedder().embed(sentences)])
+    as_rows = lambda matrix: Counter(tuple(np.round(row, 6)) for row in matrix)  # noqa: E731
+    assert as_rows(stored) == as_rows(expected)
+    embeds = [(done, total) for stage, done, total in progress if stage == "embed"]
+    assert embeds[0][0] == 0 and embeds[-1][0] == embeds[-1][1] == len(set(passages + sentences))
+    ids = [p.id for p in store.passages_of("payroll")]
+    kept = store.piece_vectors(ids)
+    assert set(kept) == (set(ids) if late_interaction_up_to else set())

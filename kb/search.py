@@ -138,6 +138,7 @@ class KnowledgeBase:
         self.late_interaction_up_to = late_interaction_up_to
         self.pieces = PieceCache(lambda ids: self.store.piece_vectors(ids), DEFAULT_CACHE_BYTES)
         self._passages = (-1, 0)  # (generation, passage count): counting 1M rows is not free
+        self._tags: tuple[int, frozenset[str]] = (-1, frozenset())  # (generation, tags in use)
         self.settings = settings or SearchSettings()
         # Called before each search's work (the web app counts searches against its rate
         # limit here, and may raise to refuse one); None: no check.
@@ -156,6 +157,40 @@ class KnowledgeBase:
     def uses_keyword_index(self) -> bool:
         """Whether keyword search goes to the tantivy index (a large store) or the store."""
         return self._passage_count()[1] >= self.keyword_index_from
+
+    def _check_filters(self, filters: SearchFilters) -> None:
+        """One sentence for a filter value that names nothing here (a typo in a link or a
+        widget's settings), instead of an empty result that reads as "no evidence"."""
+        unknown = [kind for kind in filters.kinds if kind not in KINDS]
+        if unknown:
+            raise QueryError(
+                f"There is no kind of document called {unknown[0][:40]!r}; "
+                f"use one of {', '.join(KINDS)}."
+            )
+        if filters.documents:
+            found = self.store.documents_by_id(filters.documents)
+            missing = [d for d in filters.documents if d not in found]
+            if missing:
+                raise QueryError(
+                    f"There is no document with id {missing[0][:60]!r}; `kb list` and "
+                    f"/api/documents list them."
+                )
+        if filters.tags:
+            known = self._tags_in_use()
+            missing = [tag for tag in filters.tags if tag not in known]
+            if missing:
+                shown = ", ".join(sorted(known)[:30]) or "none yet"
+                raise QueryError(
+                    f"No document is tagged {missing[0][:40]!r}; tags in use: {shown}."
+                )
+
+    def _tags_in_use(self) -> frozenset[str]:
+        """Every document's tags, read again only when the store's generation moved."""
+        generation = self.store.generation()
+        if self._tags[0] != generation:
+            tags = {tag for document in self.store.list_documents() for tag in document.meta.tags}
+            self._tags = (generation, frozenset(tags))
+        return self._tags[1]
 
     def _passage_count(self) -> tuple[int, int]:
         """(generation, passage count), counted again only when the generation moved."""
@@ -199,12 +234,7 @@ class KnowledgeBase:
         if mode not in MODES:
             raise QueryError(f"mode must be one of {', '.join(MODES)}, not {mode!r}.")
         filters = filters or SearchFilters()
-        unknown = [kind for kind in filters.kinds if kind not in KINDS]
-        if unknown:
-            raise QueryError(
-                f"There is no kind of document called {unknown[0][:40]!r}; "
-                f"use one of {', '.join(KINDS)}."
-            )
+        self._check_filters(filters)
         if self.search_guard is not None:
             self.search_guard()
         terms = query_terms(query)

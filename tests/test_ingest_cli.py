@@ -187,6 +187,8 @@ def test_search_json_shape(kb_run):
         "Error: There is no kind of document called 'reports'; use one of report, guidance, "
         "case-study, article, briefing, document."
     )
+    untagged = kb_run("search", "savings", "--tag", "nosuchtag")
+    assert untagged.exit_code == 1 and "No document is tagged 'nosuchtag'" in untagged.output
 
 
 def _paused(marker, proc, hang_seconds: float = 300) -> dict:

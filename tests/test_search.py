@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from conftest import both_backends
 from conftest import build_corpus
@@ -98,6 +100,28 @@ def test_filters(kb, filters, expected, mode):
     assert {h.document.id for h in hits} <= expected
     if expected and mode != "keyword":
         assert {h.document.id for h in hits} == expected
+
+
+@pytest.mark.parametrize(
+    ("filters", "says"),
+    [
+        (SearchFilters(kinds=("reports",)), "There is no kind of document called 'reports'"),
+        (SearchFilters(documents=("somerset", "somerst")), "no document with id 'somerst'"),
+        (SearchFilters(tags=("taysde",)), "No document is tagged 'taysde'; tags in use: "),
+    ],
+)
+def test_a_filter_naming_nothing_here_is_one_sentence_not_an_empty_result(kb, filters, says):
+    with pytest.raises(QueryError, match=says):
+        kb.search("savings", filters=filters)
+
+
+def test_a_tag_given_to_a_document_later_can_be_searched_at_once(kb):
+    with pytest.raises(QueryError, match="No document is tagged 'arms-length'"):
+        kb.search("savings", filters=SearchFilters(tags=("arms-length",)))
+    tayside = kb.store.get_document("tayside").meta
+    kb.store.update_metadata(replace(tayside, tags=(*tayside.tags, "arms-length")))
+    hits = kb.search("savings", filters=SearchFilters(tags=("arms-length",)))
+    assert {h.document.id for h in hits} == {"tayside"}
 
 
 def test_hits_carry_highlights_of_the_best_sentence_and_terms(kb):

@@ -113,6 +113,8 @@ def test_search_filters(client, query, documents):
         ("q=x&year_from=2020&year_to=2010", "'year_from'"),
         ("q=x&mode=fuzzy", "'mode'"),
         ("q=x&kind=report&kind=reports", "kind of document called 'reports'"),
+        ("q=x&tag=nosuchtag", "No document is tagged 'nosuchtag'"),
+        ("q=x&doc=nosuchdoc", "no document with id 'nosuchdoc'"),
         ("q=x" + "&kind=k" * 51, "'kind'"),
         ("q=x&tag=" + "t" * 101, "'tag'"),
     ],
